@@ -1,0 +1,124 @@
+"""The Textual App: runs the engine on the app's own event loop and hands each state to the screen.
+
+The engine is an async worker on this loop, not a thread: asyncssh connections belong to the loop
+that opened them. Each cycle arrives as one ``StateUpdated`` message carrying a frozen state, the
+same message tests post with fixture states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.worker import Worker, WorkerState
+
+from cockpit.config import Cluster
+from cockpit.engine import Engine
+from cockpit.state import ClusterState
+from screens.dashboard import DashboardScreen
+from screens.help import HelpScreen
+from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
+from widgets.live_table import LiveTable
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class StateUpdated(Message):
+    """A new cycle's state; ``can_replace`` lets a burst collapse into the newest one."""
+
+    def __init__(self, state: ClusterState) -> None:
+        super().__init__()
+        self.state = state
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StateUpdated)
+
+
+@dataclass
+class Options:
+    theme: str = DEFAULT_THEME
+    start_engine: bool = True
+    before_start: Hook | None = None
+    after_stop: Hook | None = None
+
+
+class CockpitApp(App[None]):
+    TITLE = "gpu-cockpit"
+    CSS_PATH = str(STYLESHEET)
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("t", "next_theme", "Theme", id="app.theme"),
+        Binding("tab", "focus_next", "Next pane", show=False, id="app.next"),
+        Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="app.previous"),
+    ]
+
+    def __init__(self, cluster: Cluster, options: Options | None = None) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.options = options or Options()
+        self.engine: Engine | None = None
+        self.dashboard = DashboardScreen()
+        for theme in THEMES:
+            self.register_theme(theme)
+        self.theme = self.options.theme if self.options.theme in THEME_NAMES else DEFAULT_THEME
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dashboard)
+        if self.options.start_engine:
+            self.run_engine()
+
+    @work(group="engine", exit_on_error=False, description="engine")
+    async def run_engine(self) -> None:
+        if self.options.before_start is not None:
+            await self.options.before_start()
+        self.engine = Engine(self.cluster)
+        self.post_message(StateUpdated(self.engine.initial_state()))
+        await self.engine.run(lambda state: self.post_message(StateUpdated(state)) and None)
+
+    def on_state_updated(self, message: StateUpdated) -> None:
+        self.dashboard.show_state(message.state)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every failed worker lands here: one line to the operator, never a traceback."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(
+                f"{event.worker.description} stopped: {type(error).__name__}: {error}",
+                severity="error",
+                timeout=30,
+            )
+
+    async def on_unmount(self) -> None:
+        if self.engine is not None:
+            await self.engine.close()
+        if self.options.after_stop is not None:
+            await self.options.after_stop()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def action_next_theme(self) -> None:
+        index = THEME_NAMES.index(self.theme) if self.theme in THEME_NAMES else -1
+        self.theme = THEME_NAMES[(index + 1) % len(THEME_NAMES)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def key_help(self) -> list[tuple[str, str]]:
+        """(keys, what they do) from the same bindings the footer shows."""
+        rows: list[tuple[str, str]] = []
+        for owner in (LiveTable, DashboardScreen, CockpitApp):
+            for binding in owner.BINDINGS:
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                keys = " ".join(
+                    binding.key_display or self.get_key_display(Binding(k, binding.action))
+                    for k in binding.key.split(",")
+                )
+                rows.append((keys, binding.description))
+        rows.append(("ctrl+p", "Command palette"))
+        return rows

@@ -1,0 +1,143 @@
+"""``cockpit``: the TUI, the demo, the simulator alone, a headless snapshot, and config validation.
+
+Every error an operator can cause ends as one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cockpit import __version__
+from cockpit.config import Cluster, find_config, load_cluster
+from cockpit.yaml_source import ConfigError
+
+EXIT_USAGE = 2
+PACKAGED_DEMO = Path(__file__).with_name("data") / "demo.yaml"
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", help="cluster.yaml to use (default: $COCKPIT_CONFIG, ./cluster.yaml, then XDG)"
+    )
+
+
+def _add_tui(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--theme", help="cockpit-dark, cockpit-light, cockpit-contrast or cockpit-ansi")
+    parser.add_argument("--no-mouse", action="store_true", help="no mouse reporting (fewer bytes)")
+    parser.add_argument("--refresh", type=float, help="seconds between cycles (at least 1)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cockpit", description="A keyboard-driven terminal cockpit for GPU clusters."
+    )
+    parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    _add_config(parser)
+    _add_tui(parser)
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", help="start the simulated cluster and open the cockpit on it")
+    _add_config(demo)
+    _add_tui(demo)
+    sim = sub.add_parser("sim", help="run only the simulated cluster, in the foreground")
+    _add_config(sim)
+    snap = sub.add_parser("snapshot", help="one cycle, printed")
+    _add_config(snap)
+    snap.add_argument("--format", choices=("json", "table"), default="json")
+    validate = sub.add_parser("validate", help="check a cluster.yaml and exit")
+    validate.add_argument("path")
+    return parser
+
+
+def _load(explicit: str | None, *, demo: bool = False, refresh: float | None = None) -> Cluster:
+    if demo and explicit is None:
+        try:
+            path = find_config(None)
+        except ConfigError:
+            path = PACKAGED_DEMO
+    else:
+        path = find_config(explicit)
+    cluster = load_cluster(path)
+    if refresh is not None:
+        if refresh < 1:
+            raise ConfigError(f"--refresh: {refresh:g} is too small (expected at least 1)")
+        cluster = cluster.model_copy(update={"refresh": refresh})
+    return cluster
+
+
+async def _one_cycle(cluster: Cluster):
+    from cockpit.engine import Engine
+
+    engine = Engine(cluster)
+    try:
+        return await engine.cycle()
+    finally:
+        await engine.close()
+
+
+def _snapshot(cluster: Cluster, fmt: str) -> int:
+    from cockpit.snapshot import snapshot_json
+
+    state = asyncio.run(_one_cycle(cluster))
+    if fmt == "json":
+        json.dump(snapshot_json(state), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from cockpit.snapshot_table import print_table
+
+        print_table(state)
+    return 0
+
+
+def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> int:
+    from cockpit.app import CockpitApp, Options
+
+    options = Options(theme=args.theme or "cockpit-dark")
+    if with_sim:
+        from cockpit.sim import SimCluster
+
+        sim = SimCluster(cluster)
+        options.before_start = sim.start
+        options.after_stop = sim.stop
+    CockpitApp(cluster, options).run(mouse=not args.no_mouse)
+    return 0
+
+
+def _run_sim(cluster: Cluster) -> int:
+    from cockpit.sim import serve_forever
+
+    try:
+        asyncio.run(serve_forever(cluster))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            cluster = load_cluster(args.path)
+            print(f"{args.path}: ok ({len(cluster.nodes)} nodes)")
+            return 0
+        if args.command == "snapshot":
+            return _snapshot(_load(args.config), args.format)
+        if args.command == "sim":
+            return _run_sim(_load(args.config, demo=True))
+        demo = args.command == "demo"
+        cluster = _load(args.config, demo=demo, refresh=getattr(args, "refresh", None))
+        return _run_tui(cluster, args, with_sim=demo)
+    except ConfigError as exc:
+        print(exc.line, file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"cockpit: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""cluster.yaml -> a validated, frozen :class:`Cluster`.
+
+Every error is one line, ``PATH:LINE:COL: field.path: what is wrong (what was expected)``, because an
+operator reading it at 3 a.m. must be able to fix the file without reading our code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from platformdirs import user_cache_dir, user_config_dir
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from cockpit.config_messages import describe_error
+from cockpit.secrets import SecretRef, is_secret_like
+from cockpit.yaml_source import ConfigError, Loc, Positioned, load_yaml
+
+APP_NAME = "gpu-cockpit"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{1,253}$")
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,31}\$?$")
+UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]{1,255}$")
+JUMP_SPEC_RE = re.compile(
+    r"^(?:(?P<user>[^@\s]+)@)?(?P<host>[^@:\s\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?$"
+)
+
+
+def _matching(pattern: re.Pattern[str], what: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise PydanticCustomError("bad_value", f"{value!r} is not a valid {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _secret(value: Any) -> SecretRef:
+    if isinstance(value, SecretRef):
+        return value
+    ref = SecretRef.parse(value) if isinstance(value, str) else None
+    if ref is None:
+        raise PydanticCustomError(
+            "literal_secret",
+            "a literal secret is not allowed here (expected ${env:VAR} or ${file:PATH})",
+        )
+    return ref
+
+
+Name = Annotated[str, _matching(NAME_RE, "name (letters, digits, '.', '_', '-')")]
+HostName = Annotated[str, _matching(HOST_RE, "host name or address")]
+UserName = Annotated[str, _matching(USER_RE, "user name")]
+UnitName = Annotated[str, _matching(UNIT_RE, "systemd unit name")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Secret = Annotated[SecretRef, BeforeValidator(_secret)]
+Probe = Literal["host", "gpus"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class SshDefaults(Strict):
+    """Defaults for every node; a node's own fields win, then ``~/.ssh/config``."""
+
+    user: UserName | None = None
+    port: Port | None = None
+    identity_file: str | list[str] | None = None
+    passphrase: Secret | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    host_key_policy: Literal["strict", "accept-new"] = "strict"
+    config_file: str | None = "~/.ssh/config"
+    agent: bool = True
+    connect_timeout: float = Field(5.0, gt=0, le=300)
+    command_timeout: float = Field(10.0, gt=0, le=3600)
+    max_concurrency: int = Field(64, ge=1, le=4096)
+    reconnect_max: float | None = Field(None, gt=0, le=3600)
+
+
+class SimDisk(Strict):
+    mount: str
+    size_gib: float = Field(gt=0)
+    used_pct: float = Field(ge=0, le=100)
+
+
+class SimNode(Strict):
+    """How the demo simulator plays this node; ignored by the real cockpit."""
+
+    gpus: list[str] | None = None
+    cpus: int = Field(16, ge=1, le=1024)
+    mem_gib: float = Field(64, gt=0)
+    disks: list[SimDisk] | None = None
+    nvidia_smi: Literal["ok", "missing", "driver-error", "no-devices"] = "ok"
+    busy: float = Field(0.5, ge=0, le=1)
+
+
+class NodeConfig(Strict):
+    name: Name
+    host: HostName
+    port: Port | None = None
+    user: UserName | None = None
+    jump: str | None = None
+    tags: list[Name] = []
+    gpu_model: str | None = None
+    probes: list[Probe] = ["host", "gpus"]
+    units: list[UnitName] = []
+    sim: SimNode | None = None
+
+
+class SimCluster(Strict):
+    seed: int = 1
+
+
+class Cluster(Strict):
+    cluster: Name
+    refresh: float = Field(2.0, ge=1, le=3600)
+    ssh: SshDefaults = SshDefaults()
+    nodes: list[NodeConfig] = Field(min_length=1)
+    sim: SimCluster | None = None
+    source: str = Field("<memory>", exclude=True)
+
+    def node(self, name: str) -> NodeConfig:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def reconnect_max(self) -> float:
+        return self.ssh.reconnect_max or 2 * self.refresh
+
+
+def expand_path(text: str) -> Path:
+    """``~`` and ``{cache}`` (the cockpit's cache dir, where the demo keeps its keys)."""
+    return Path(text.replace("{cache}", cache_dir())).expanduser()
+
+
+def cache_dir() -> str:
+    return user_cache_dir(APP_NAME)
+
+
+def _check_literal_secrets(doc: Positioned, value: Any, loc: Loc) -> None:
+    """Reject ``token: abc123`` anywhere, without echoing the value."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if (
+                is_secret_like(key)
+                and isinstance(child, str | int | float)
+                and not (isinstance(child, str) and SecretRef.parse(child))
+            ):
+                raise doc.error(
+                    (*loc, key),
+                    "a literal secret is not allowed in a config file (expected ${env:VAR} or ${file:PATH})",
+                )
+            _check_literal_secrets(doc, child, (*loc, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            _check_literal_secrets(doc, child, (*loc, i))
+
+
+def _check_references(doc: Positioned, cluster: Cluster) -> None:
+    names: dict[str, int] = {}
+    for i, node in enumerate(cluster.nodes):
+        if node.name in names:
+            raise doc.error(
+                ("nodes", i, "name"),
+                f"{node.name!r} is already the name of nodes[{names[node.name]}] (expected unique names)",
+            )
+        names[node.name] = i
+    for i, node in enumerate(cluster.nodes):
+        if node.jump is None:
+            continue
+        if node.jump in names:
+            if node.jump == node.name:
+                raise doc.error(("nodes", i, "jump"), "a node cannot be its own jump host")
+            continue
+        if not JUMP_SPEC_RE.match(node.jump) or not ("@" in node.jump or ":" in node.jump):
+            raise doc.error(
+                ("nodes", i, "jump"),
+                f"{node.jump!r} is not a node name (expected a node name or user@host:port)",
+            )
+    for i, node in enumerate(cluster.nodes):
+        seen = {node.name}
+        hop = node.jump
+        while hop in names:
+            if hop in seen:
+                raise doc.error(("nodes", i, "jump"), f"jump hosts form a loop through {hop!r}")
+            seen.add(hop)
+            hop = cluster.nodes[names[hop]].jump
+
+
+def load_cluster(path: str | os.PathLike[str]) -> Cluster:
+    """Load and validate; raises :class:`ConfigError` with one line on any problem."""
+    doc = load_yaml(Path(path))
+    _check_literal_secrets(doc, doc.data, ())
+    try:
+        cluster = Cluster.model_validate({**doc.data, "source": str(path)})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = tuple(first["loc"])
+        raise doc.error(loc, describe_error(first, Cluster)) from None
+    _check_references(doc, cluster)
+    return cluster
+
+
+def find_config(explicit: str | None) -> Path:
+    """``--config``, then ``$COCKPIT_CONFIG``, then ``./cluster.yaml``, then the XDG config dir."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("COCKPIT_CONFIG")
+    if env:
+        return Path(env)
+    here = Path("cluster.yaml")
+    if here.is_file():
+        return here
+    xdg = Path(user_config_dir(APP_NAME)) / "cluster.yaml"
+    if xdg.is_file():
+        return xdg
+    raise ConfigError(
+        f"no config found: pass --config, set COCKPIT_CONFIG, or create ./cluster.yaml or {xdg}"
+    )

@@ -1,0 +1,231 @@
+"""The engine: polls every node on its own, folds the answers into a new ClusterState per cycle.
+
+Each node has at most one poll in flight (a source never overlaps itself). A cycle starts the polls
+that are not running, waits until they all answer or the cycle's deadline passes, then publishes a
+state from the latest answers. A node that hangs keeps its own poll running into later cycles and
+shows as stale; it never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cockpit.config import Cluster, NodeConfig
+from cockpit.model import CpuSample, GpuReading, HostReading, NodeStatus, ProbeError
+from cockpit.sources.probes import build_script, new_nonce, parse_gpus, parse_host, split_parts
+from cockpit.sources.ssh import CommandFailure, ConnectFailure, SshPool
+from cockpit.state import ClusterState, History, HistoryView, NodeState
+
+HISTORY_SECONDS = 15 * 60
+Publish = Callable[[ClusterState], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Success:
+    at: float
+    host: HostReading | ProbeError | None
+    gpus: tuple[GpuReading, ...] | ProbeError | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    at: float
+    reason: str
+    connect: bool
+
+
+class Engine:
+    """Owns the SSH pool and the history; produces one ClusterState per :meth:`cycle`."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        pool: SshPool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cluster = cluster
+        self.pool = pool or SshPool(cluster)
+        self._clock = clock
+        self._nonce = new_nonce()
+        self._sem = asyncio.Semaphore(cluster.ssh.max_concurrency)
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._last_ok: dict[str, _Success] = {}
+        self._last: dict[str, _Success | _Failure] = {}
+        self._cpu: dict[str, CpuSample] = {}
+        self._seq = 0
+        self._recorded: dict[str, float] = {}
+        self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
+
+    async def cycle(self, wait: float | None = None) -> ClusterState:
+        """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
+        for node in self.cluster.nodes:
+            if node.name not in self._inflight:
+                task = asyncio.create_task(self._poll(node), name=f"poll:{node.name}")
+                self._inflight[node.name] = task
+                task.add_done_callback(lambda _t, name=node.name: self._inflight.pop(name, None))
+        pending = list(self._inflight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=wait)
+        return self._build_state()
+
+    def initial_state(self) -> ClusterState:
+        """A state before any answer: every node listed, none judged yet."""
+        return self._build_state()
+
+    async def run(self, publish: Publish, *, first_wait: float | None = None) -> None:
+        """Cycle every ``refresh`` seconds until cancelled; publishes each state."""
+        refresh = self.cluster.refresh
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        wait = first_wait if first_wait is not None else refresh * 0.75
+        while True:
+            state = await self.cycle(wait=wait)
+            wait = refresh * 0.75
+            result = publish(state)
+            if result is not None:
+                await result
+            next_tick += refresh
+            now = loop.time()
+            if next_tick < now:
+                next_tick = now
+            await asyncio.sleep(next_tick - now)
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        await self.pool.close()
+
+    def _timeout_for(self, node: NodeConfig) -> float:
+        hops = 1
+        hop = node.jump
+        while hop is not None:
+            hops += 1
+            try:
+                hop = self.cluster.node(hop).jump
+            except KeyError:
+                hop = None
+        return (self.cluster.ssh.connect_timeout + 1) * hops + self.cluster.ssh.command_timeout
+
+    async def _poll(self, node: NodeConfig) -> None:
+        name = node.name
+        previous = self._cpu.get(name)
+        script = build_script(node.probes, self._nonce, first=previous is None)
+        try:
+            async with self._sem, asyncio.timeout(self._timeout_for(node)):
+                result = await self.pool.run(name, script, self.cluster.ssh.command_timeout)
+        except ConnectFailure as exc:
+            self._last[name] = _Failure(self._clock(), str(exc), connect=True)
+            return
+        except CommandFailure as exc:
+            self._last[name] = _Failure(self._clock(), str(exc), connect=False)
+            return
+        except TimeoutError:
+            self._last[name] = _Failure(self._clock(), "no answer in time", connect=False)
+            return
+        parts = split_parts(result.stdout, self._nonce)
+        host: HostReading | ProbeError | None = None
+        gpus: tuple[GpuReading, ...] | ProbeError | None = None
+        if "host" in node.probes:
+            host = parse_host(parts, previous)
+            if isinstance(host, HostReading) and host.cpu_sample is not None:
+                self._cpu[name] = host.cpu_sample
+        if "gpus" in node.probes:
+            part = parts.get("gpus")
+            gpus = parse_gpus(part.text, part.rc) if part else ProbeError("gpus", "no answer")
+        success = _Success(self._clock(), host, gpus)
+        self._last[name] = success
+        self._last_ok[name] = success
+
+    def _stale_after(self) -> float:
+        return 2.5 * self.cluster.refresh
+
+    def _node_state(self, node: NodeConfig, now: float) -> NodeState:
+        name = node.name
+        last = self._last.get(name)
+        ok = self._last_ok.get(name)
+        common = {"name": name, "tags": tuple(node.tags), "has_gpu_probe": "gpus" in node.probes}
+        if last is None:
+            return NodeState(status=NodeStatus.STALE, error="connecting…", **common)
+        host = ok.host if ok and isinstance(ok.host, HostReading) else None
+        gpus = ok.gpus if ok and isinstance(ok.gpus, tuple) else ()
+        gpu_error = ok.gpus.reason if ok and isinstance(ok.gpus, ProbeError) else None
+        last_ok = ok.at if ok else None
+        if isinstance(last, _Failure):
+            if last.connect or ok is None:
+                return NodeState(status=NodeStatus.DOWN, error=last.reason, last_ok=last_ok, **common)
+            return NodeState(
+                status=NodeStatus.STALE,
+                error=last.reason,
+                last_ok=last_ok,
+                host=host,
+                gpus=gpus,
+                gpu_error=gpu_error,
+                **common,
+            )
+        error = None
+        if isinstance(last.host, ProbeError):
+            error = f"host: {last.host.reason}"
+        elif gpu_error:
+            error = f"gpus: {gpu_error}"
+        age = now - last.at
+        if age > self._stale_after():
+            return NodeState(
+                status=NodeStatus.STALE,
+                error=f"no answer for {age:.0f}s",
+                last_ok=last_ok,
+                host=host,
+                gpus=gpus,
+                gpu_error=gpu_error,
+                **common,
+            )
+        return NodeState(
+            status=NodeStatus.UP,
+            error=error,
+            last_ok=last_ok,
+            host=host,
+            gpus=gpus,
+            gpu_error=gpu_error,
+            **common,
+        )
+
+    def _record_history(self, state: NodeState, seq: int) -> None:
+        """One point per answer, not per cycle: a slow node must not repeat its last values."""
+        if state.status is not NodeStatus.UP or state.last_ok is None:
+            return
+        if self._recorded.get(state.name) == state.last_ok:
+            return
+        self._recorded[state.name] = state.last_ok
+        add = self.history.add
+        name = state.name
+        if state.host is not None:
+            add((name, "cpu"), seq, state.host.cpu_pct)
+            add((name, "mem"), seq, state.host.mem_pct)
+            add((name, "load1"), seq, state.host.load1)
+        for gpu in state.gpus:
+            add((name, gpu.index, "util"), seq, gpu.util_pct)
+            add((name, gpu.index, "temp"), seq, gpu.temp_c)
+            add((name, gpu.index, "power"), seq, gpu.power_w)
+            add((name, gpu.index, "mem"), seq, gpu.mem_pct)
+
+    def _build_state(self) -> ClusterState:
+        self._seq += 1
+        seq = self._seq
+        now = self._clock()
+        nodes = tuple(self._node_state(node, now) for node in self.cluster.nodes)
+        for node in nodes:
+            self._record_history(node, seq)
+        return ClusterState(
+            cluster=self.cluster.cluster,
+            seq=seq,
+            at=now,
+            nodes=nodes,
+            history=HistoryView(self.history, seq),
+            refresh=self.cluster.refresh,
+        )

@@ -1,0 +1,258 @@
+"""What we ask a node, and pure parsers for what it answers.
+
+One poll of a node is one round trip: a single ``sh`` script whose parts are fenced by marker lines
+carrying a per-process nonce (a hostile program's output cannot forge a fence it cannot guess).
+Each part's exit status is captured so a missing ``nvidia-smi`` (127) reads as "no GPUs" while a
+broken driver reads as an error with nvidia-smi's own words.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cockpit.model import CpuSample, Disk, GpuReading, HostReading, ProbeError
+
+GPU_FIELDS = (
+    "index",
+    "name",
+    "uuid",
+    "utilization.gpu",
+    "memory.used",
+    "memory.total",
+    "temperature.gpu",
+    "power.draw",
+    "power.limit",
+)
+GPU_QUERY = f"nvidia-smi --query-gpu={','.join(GPU_FIELDS)} --format=csv,noheader,nounits"
+HOST_PARTS = {
+    "loadavg": "cat /proc/loadavg",
+    "uptime": "cat /proc/uptime",
+    "meminfo": "cat /proc/meminfo",
+    "df": "df -P -k",
+}
+STAT = "grep '^cpu ' /proc/stat"
+FIRST_STAT = f"{STAT}; sleep 0.25; {STAT}"
+NO_SUCH_COMMAND = 127
+UNAVAILABLE = {"[n/a]", "[not supported]", "n/a", "[unknown error]", "[gpu is lost]", ""}
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One fenced part of a node's answer."""
+
+    text: str
+    rc: int | None
+
+
+def build_script(probes: Iterable[str], nonce: str, *, first: bool) -> str:
+    """The whole poll as one script; ``first`` samples /proc/stat twice so CPU % exists at once."""
+    parts: list[tuple[str, str]] = []
+    wanted = set(probes)
+    if "host" in wanted:
+        parts.extend(HOST_PARTS.items())
+        parts.append(("stat", FIRST_STAT if first else STAT))
+    if "gpus" in wanted:
+        parts.append(("gpus", GPU_QUERY))
+    lines = []
+    for name, command in parts:
+        lines.append(f"echo @@{nonce}:begin:{name}")
+        lines.append(f"{command} 2>&1")
+        lines.append(f"echo @@{nonce}:end:{name}:$?")
+    return "\n".join(lines) + "\n"
+
+
+def split_parts(output: str, nonce: str) -> dict[str, Part]:
+    """Cut the script's output back into its fenced parts; an unclosed part keeps rc ``None``."""
+    begin, end = f"@@{nonce}:begin:", f"@@{nonce}:end:"
+    parts: dict[str, Part] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in output.splitlines():
+        if line.startswith(begin):
+            current, lines = line[len(begin) :].strip(), []
+        elif line.startswith(end) and current is not None:
+            name, _, rc = line[len(end) :].strip().rpartition(":")
+            parts[name] = Part("\n".join(lines), int(rc) if rc.lstrip("-").isdigit() else None)
+            current = None
+        elif current is not None:
+            lines.append(line)
+    if current is not None:
+        parts[current] = Part("\n".join(lines), None)
+    return parts
+
+
+def _number(text: str) -> float | None:
+    cleaned = text.strip()
+    if cleaned.lower() in UNAVAILABLE:
+        return None
+    cleaned = re.sub(r"\s*(%|MiB|W|C|MHz)$", "", cleaned)
+    try:
+        return float(cleaned)
+    except ValueError:
+        return None
+
+
+def _text(text: str) -> str | None:
+    cleaned = text.strip()
+    return None if cleaned.lower() in UNAVAILABLE else cleaned
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def parse_loadavg(text: str) -> tuple[float, float, float] | ProbeError:
+    fields = text.split()
+    try:
+        return float(fields[0]), float(fields[1]), float(fields[2])
+    except (IndexError, ValueError):
+        return ProbeError("host", f"unreadable /proc/loadavg: {_one_line(text)!r}")
+
+
+def parse_uptime(text: str) -> float | None:
+    try:
+        return float(text.split()[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def parse_cpu_samples(text: str) -> list[CpuSample]:
+    """Every ``cpu`` summary line of /proc/stat: user nice system idle iowait irq softirq steal..."""
+    samples = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[0] != "cpu":
+            continue
+        try:
+            values = [int(v) for v in fields[1:]]
+        except ValueError:
+            continue
+        # guest and guest_nice are already counted in user and nice.
+        counted = values[:8]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        samples.append(CpuSample(total=sum(counted), idle=idle))
+    return samples
+
+
+def cpu_percent(before: CpuSample | None, after: CpuSample | None) -> float | None:
+    if before is None or after is None:
+        return None
+    total = after.total - before.total
+    idle = after.idle - before.idle
+    if total <= 0 or idle < 0 or idle > total:
+        return None
+    return round(100.0 * (total - idle) / total, 1)
+
+
+def parse_meminfo(text: str) -> tuple[int | None, int | None]:
+    """(MemTotal, MemAvailable) in bytes; MemAvailable is estimated on kernels older than 3.14."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            scale = 1024 if len(parts) > 1 and parts[1] == "kB" else 1
+            values[key.strip()] = int(parts[0]) * scale
+    total = values.get("MemTotal")
+    available = values.get("MemAvailable")
+    if available is None and total is not None and "MemFree" in values:
+        available = values["MemFree"] + values.get("Buffers", 0) + values.get("Cached", 0)
+    return total, available
+
+
+PSEUDO_FS = ("tmpfs", "devtmpfs", "overlay", "shm", "udev", "none", "efivarfs")
+
+
+def parse_df(text: str) -> tuple[Disk, ...]:
+    """``df -P -k``: one line per filesystem, the mount point may contain spaces."""
+    disks = []
+    for line in text.splitlines()[1:]:
+        match = re.match(r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.+)$", line)
+        if not match:
+            continue
+        fs, size, used, avail, pct, mount = match.groups()
+        if fs in PSEUDO_FS or mount.startswith(("/proc", "/sys", "/dev", "/run")):
+            continue
+        disks.append(
+            Disk(
+                mount=mount,
+                filesystem=fs,
+                size_bytes=int(size) * 1024,
+                used_bytes=int(used) * 1024,
+                avail_bytes=int(avail) * 1024,
+                used_pct=float(pct),
+            )
+        )
+    return tuple(disks)
+
+
+def parse_host(parts: dict[str, Part], previous: CpuSample | None) -> HostReading | ProbeError:
+    """The host probe from its parts; CPU % needs the previous cycle's sample (or two in one)."""
+    load = parse_loadavg(parts["loadavg"].text) if "loadavg" in parts else None
+    if isinstance(load, ProbeError):
+        return load
+    if load is None:
+        return ProbeError("host", "no answer from the host probe")
+    samples = parse_cpu_samples(parts["stat"].text) if "stat" in parts else []
+    sample = samples[-1] if samples else None
+    before = samples[0] if len(samples) > 1 else previous
+    total, available = parse_meminfo(parts["meminfo"].text) if "meminfo" in parts else (None, None)
+    return HostReading(
+        load1=load[0],
+        load5=load[1],
+        load15=load[2],
+        cpu_pct=cpu_percent(before, sample),
+        cpu_sample=sample,
+        mem_total_bytes=total,
+        mem_available_bytes=available,
+        uptime_s=parse_uptime(parts["uptime"].text) if "uptime" in parts else None,
+        disks=parse_df(parts["df"].text) if "df" in parts else (),
+    )
+
+
+def parse_gpus(text: str, rc: int | None) -> tuple[GpuReading, ...] | ProbeError:
+    """``nvidia-smi --query-gpu=GPU_FIELDS --format=csv,noheader,nounits``.
+
+    Missing nvidia-smi is not an error: the node simply has no GPUs. Anything nvidia-smi says
+    instead of CSV (driver not loaded, no devices) becomes a ProbeError in its own words.
+    """
+    if rc == NO_SUCH_COMMAND:
+        return ()
+    rows: list[GpuReading] = []
+    problems: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(", ")]
+        if len(fields) != len(GPU_FIELDS) or not fields[0].isdigit():
+            problems.append(line.strip())
+            continue
+        values = dict(zip(GPU_FIELDS, fields, strict=True))
+        rows.append(
+            GpuReading(
+                index=int(values["index"]),
+                name=_text(values["name"]),
+                uuid=_text(values["uuid"]),
+                util_pct=_number(values["utilization.gpu"]),
+                mem_used_mib=_number(values["memory.used"]),
+                mem_total_mib=_number(values["memory.total"]),
+                temp_c=_number(values["temperature.gpu"]),
+                power_w=_number(values["power.draw"]),
+                power_limit_w=_number(values["power.limit"]),
+            )
+        )
+    if problems and not rows:
+        return ProbeError("gpus", f"nvidia-smi: {_one_line(problems[0])}")
+    if rc not in (0, None) and not rows:
+        return ProbeError("gpus", f"nvidia-smi exited with status {rc}")
+    if rc is None and not rows:
+        return ProbeError("gpus", "nvidia-smi did not finish")
+    return tuple(rows)

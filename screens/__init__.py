@@ -1,0 +1,1 @@
+"""Screens: the dashboard and its modals. They assign widget data; they never do I/O."""

@@ -1,0 +1,80 @@
+"""The fleet at a glance: a summary line, the node grid and the GPU gauges.
+
+The screen receives each new ClusterState and hands slices to its widgets inside one
+``batch_update`` so a cycle reaches the terminal as one frame. While a modal is open the newest
+state is kept and drawn when the dashboard is shown again (no work for an invisible screen).
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from cockpit.state import ClusterState
+from widgets.live_table import LiveTable
+from widgets.rows import GPU_COLUMNS, NODE_COLUMNS, gpu_rows, node_rows, summary
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "focus_pane('nodes')", "Nodes", id="dashboard.nodes"),
+        Binding("g", "focus_pane('gpus')", "GPUs", id="dashboard.gpus"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: ClusterState | None = None
+        self.state: ClusterState | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("connecting…", id="summary")
+        with Vertical(id="nodes-pane", classes="pane") as pane:
+            pane.border_title = "Nodes"
+            yield LiveTable(NODE_COLUMNS, id="nodes")
+        with Vertical(id="gpus-pane", classes="pane") as pane:
+            pane.border_title = "GPUs"
+            yield LiveTable(GPU_COLUMNS, id="gpus")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#nodes", LiveTable).focus()
+
+    def show_state(self, state: ClusterState) -> None:
+        """Draw ``state`` now if this screen is visible, else when it becomes visible."""
+        if not self.is_current:
+            self._pending = state
+            return
+        self._draw(state)
+
+    def on_screen_resume(self) -> None:
+        if self._pending is not None:
+            state, self._pending = self._pending, None
+            self._draw(state)
+
+    def _draw(self, state: ClusterState) -> None:
+        self.state = state
+        with self.app.batch_update():
+            header = self.query_one("#summary", Static)
+            text = summary(state)
+            if str(header.content) != text:
+                header.update(text)
+            self.query_one("#nodes", LiveTable).reconcile(node_rows(state))
+            self.query_one("#gpus", LiveTable).reconcile(gpu_rows(state))
+
+    def action_focus_pane(self, pane: str) -> None:
+        self.query_one(f"#{pane}", LiveTable).focus()
+
+    def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        """Enter on a node jumps to its GPUs (the node detail screen comes with triage)."""
+        if event.table.id != "nodes" or event.key is None:
+            return
+        gpus = self.query_one("#gpus", LiveTable)
+        for key in gpus.row_keys:
+            if isinstance(key, tuple) and key[0] == event.key:
+                gpus.move_to(key)
+                gpus.focus()
+                return
+        self.notify(f"{event.key} has no GPUs", timeout=3)

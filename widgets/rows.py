@@ -1,0 +1,169 @@
+"""Pure renderers: the columns of each pane and ``state -> rows of (text, class) cells``.
+
+Kept free of Textual so they are tested on plain states, k9s-style (render/node.go).
+"""
+
+from __future__ import annotations
+
+import math
+
+from cockpit import rules
+from cockpit.model import GpuReading, NodeStatus
+from cockpit.sanitize import clean
+from cockpit.state import ClusterState, NodeState
+from widgets.format import NA, SEVERITY_CLASS, age, bar, bucketed, num, pct, sparkline
+from widgets.table_model import Cell, Column
+
+SPARK_SECONDS_PER_CHAR = 30
+STATUS_CLASS = {NodeStatus.UP: "ok", NodeStatus.STALE: "stale", NodeStatus.DOWN: "down"}
+
+NODE_COLUMNS = (
+    Column("node", "NODE", 16, 0),
+    Column("status", "STATUS", 6, 0),
+    Column("age", "AGE", 4, 3, "right"),
+    Column("load", "LOAD", 5, 2, "right"),
+    Column("cpu", "CPU", 4, 1, "right"),
+    Column("mem", "MEM", 4, 1, "right"),
+    Column("disk", "DISK", 4, 2, "right"),
+    Column("gpus", "GPUS", 4, 1, "right"),
+    Column("hot", "HOT", 5, 1, "right"),
+    Column("power", "POWER", 6, 2, "right"),
+    Column("info", "INFO", 12, 4, flex=True),
+)
+
+GPU_COLUMNS = (
+    Column("node", "NODE", 14, 0),
+    Column("gpu", "#", 2, 0, "right"),
+    Column("name", "MODEL", 14, 4),
+    Column("util", "UTIL", 14, 0),
+    Column("mem", "MEMORY", 10, 1, "right"),
+    Column("temp", "TEMP", 5, 0, "right"),
+    Column("power", "POWER", 9, 1, "right"),
+    Column("util_hist", "UTIL 10m", 20, 3),
+    Column("temp_hist", "TEMP 10m", 20, 3),
+)
+
+
+def _cls(severity: rules.Severity) -> str:
+    return SEVERITY_CLASS[severity]
+
+
+def node_age(node: NodeState, state: ClusterState) -> Cell:
+    seconds = node.age(state.at)
+    if seconds is None:
+        return NA, "muted"
+    if node.status is NodeStatus.UP and seconds < 1.5 * state.refresh:
+        return "now", "muted"
+    return age(seconds), STATUS_CLASS[node.status]
+
+
+def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
+    status_cls = STATUS_CLASS[node.status]
+    name = (clean(node.name), status_cls if node.status is not NodeStatus.UP else "")
+    status = (node.status.value.upper() if node.status is NodeStatus.DOWN else node.status.value,)
+    if node.status is NodeStatus.DOWN:
+        blank = (NA, "muted")
+        info = (clean(node.error or "down"), "down")
+        return (name, (*status, status_cls), node_age(node, state), *([blank] * 7), info)
+    host = node.host
+    hottest = node.hottest_gpu
+    gpu_count: Cell
+    if not node.has_gpu_probe:
+        gpu_count = (NA, "muted")
+    elif node.gpu_error:
+        gpu_count = ("ERR", "critical")
+    else:
+        gpu_count = (str(len(node.gpus)), "")
+    info_text = node.error or node.gpu_error or " ".join(node.tags)
+    info_cls = "stale" if node.status is NodeStatus.STALE else ("warning" if node.error else "muted")
+    return (
+        name,
+        (*status, status_cls),
+        node_age(node, state),
+        (num(host.load1 if host else None, 1), ""),
+        (
+            pct(host.cpu_pct if host else None),
+            _cls(rules.CPU.judge(host.cpu_pct if host else None)),
+        ),
+        (
+            pct(host.mem_pct if host else None),
+            _cls(rules.RAM.judge(host.mem_pct if host else None)),
+        ),
+        (
+            pct(host.worst_disk_pct if host else None),
+            _cls(rules.DISK.judge(host.worst_disk_pct if host else None)),
+        ),
+        gpu_count,
+        (
+            num(hottest.temp_c if hottest else None, 0, "°C"),
+            _cls(rules.GPU_TEMP.judge(hottest.temp_c if hottest else None)),
+        ),
+        (num(node.gpu_power_w, 0, "W"), ""),
+        (clean(info_text), info_cls),
+    )
+
+
+def node_rows(state: ClusterState) -> list[tuple[str, tuple[Cell, ...]]]:
+    return [(node.name, node_row(node, state)) for node in state.nodes]
+
+
+def short_gpu_name(name: str | None) -> str:
+    if not name:
+        return NA
+    for prefix in ("NVIDIA GeForce ", "NVIDIA "):
+        name = name.removeprefix(prefix)
+    return clean(name)
+
+
+def _history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
+    per = max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
+    return bucketed(state.history.points(node, index, metric), per)
+
+
+def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
+    stale = node.status is not NodeStatus.UP
+    temp_cls = "stale" if stale else _cls(rules.GPU_TEMP.judge(gpu.temp_c))
+    util = gpu.util_pct
+    util_text = bar(None if util is None else util / 100, 9) + " " + pct(util).rjust(4)
+    mem = NA
+    if gpu.mem_used_mib is not None and gpu.mem_total_mib:
+        mem = f"{gpu.mem_used_mib / 1024:.1f}/{gpu.mem_total_mib / 1024:.0f}G"
+    power = num(gpu.power_w, 0)
+    if gpu.power_limit_w is not None:
+        power += f"/{gpu.power_limit_w:.0f}W"
+    elif gpu.power_w is not None:
+        power += "W"
+    return (
+        (clean(node.name), "stale" if stale else ""),
+        (str(gpu.index), ""),
+        (short_gpu_name(gpu.name), "muted"),
+        (util_text, "stale" if stale else "info"),
+        (mem, "stale" if stale else _cls(rules.RAM.judge(gpu.mem_pct))),
+        (num(gpu.temp_c, 0, "°C"), temp_cls),
+        (power, "stale" if stale else _cls(rules.gpu_power(gpu))),
+        (sparkline(_history(state, node.name, gpu.index, "util"), 20, 0, 100), "info"),
+        (sparkline(_history(state, node.name, gpu.index, "temp"), 20, 30, 90), temp_cls),
+    )
+
+
+def gpu_rows(state: ClusterState) -> list[tuple[tuple[str, int], tuple[Cell, ...]]]:
+    return [((node.name, gpu.index), gpu_row(node, gpu, state)) for node, gpu in state.gpus()]
+
+
+def summary(state: ClusterState) -> str:
+    """The one-line header: counts first, since that is what an operator scans for."""
+    up = state.count(NodeStatus.UP)
+    stale = state.count(NodeStatus.STALE)
+    down = state.count(NodeStatus.DOWN)
+    gpus = [g for _, g in state.gpus()]
+    power = sum(g.power_w for g in gpus if g.power_w is not None)
+    hot = max((g.temp_c for g in gpus if g.temp_c is not None), default=None)
+    parts = [
+        clean(state.cluster),
+        f"{len(state.nodes)} nodes: {up} up, {stale} stale, {down} down",
+        f"{len(gpus)} GPUs",
+        f"{round(power, -1):.0f} W" if gpus else "",
+        f"hottest {hot:.0f}°C" if hot is not None else "",
+        f"every {state.refresh:g}s",
+    ]
+    return "  ·  ".join(p for p in parts if p)
