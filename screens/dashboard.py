@@ -44,7 +44,7 @@ class DashboardScreen(Screen[None]):
 
     def show_state(self, state: ClusterState) -> None:
         """Draw ``state`` now if this screen is visible, else when it becomes visible."""
-        if not self.is_current:
+        if self.app.screen is not self:
             self._pending = state
             return
         self._draw(state)

@@ -37,12 +37,12 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:
         super().__init__()
-        self._bindings = bindings
+        self._key_rows = bindings
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "Keys"
-            yield Static(key_table(self._bindings))
+            yield Static(key_table(self._key_rows))
             yield Static("")
             yield Static(key_table([(s, d) for s, d in LEGEND]))
 

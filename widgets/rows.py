@@ -21,14 +21,15 @@ NODE_COLUMNS = (
     Column("node", "NODE", 16, 0),
     Column("status", "STATUS", 6, 0),
     Column("age", "AGE", 4, 3, "right"),
-    Column("load", "LOAD", 5, 2, "right"),
+    Column("load", "LOAD", 5, 3, "right"),
     Column("cpu", "CPU", 4, 1, "right"),
     Column("mem", "MEM", 4, 1, "right"),
     Column("disk", "DISK", 4, 2, "right"),
-    Column("gpus", "GPUS", 4, 1, "right"),
+    Column("gpus", "GPUS", 4, 2, "right"),
     Column("hot", "HOT", 5, 1, "right"),
-    Column("power", "POWER", 6, 2, "right"),
-    Column("info", "INFO", 12, 4, flex=True),
+    Column("power", "POWER", 6, 4, "right"),
+    # INFO carries a down node's reason: it survives narrow terminals, and takes the spare width.
+    Column("info", "INFO", 12, 1, flex=True),
 )
 
 GPU_COLUMNS = (

@@ -1,0 +1,141 @@
+"""Pilot tests of the dashboard driven by the same StateUpdated message the engine posts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from cockpit.app import CockpitApp, Options, StateUpdated
+from cockpit.config import load_cluster
+from screens.help import HelpScreen
+from tests.states import sample_state
+from widgets.live_table import LiveTable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_app(theme: str = "cockpit-dark") -> CockpitApp:
+    return CockpitApp(load_cluster(ROOT / "cluster.yaml"), Options(theme=theme, start_engine=False))
+
+
+async def _with_state(pilot, state=None) -> None:
+    pilot.app.post_message(StateUpdated(state or sample_state()))
+    await pilot.pause()
+
+
+async def test_rows_appear_for_every_node_and_gpu() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        gpus = app.screen.query_one("#gpus", LiveTable)
+        assert nodes.row_keys == [
+            "hydra-ai",
+            "hydra-compute",
+            "hydra-storage",
+            "vast-5090-a",
+            "vast-3070",
+            "lambda-h100",
+        ]
+        assert ("hydra-compute", 1) in gpus.row_keys
+        assert nodes.cells("vast-3070")[1] == ("DOWN", "down")
+        assert "connection refused" in nodes.cells("vast-3070")[-1][0]
+
+
+async def test_navigation_with_arrows_and_jk_and_tab() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        assert app.focused is nodes
+        await pilot.press("j", "j", "down")
+        assert nodes.cursor_key == "vast-5090-a"
+        await pilot.press("k")
+        assert nodes.cursor_key == "hydra-storage"
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#gpus", LiveTable)
+        await pilot.press("shift+tab")
+        assert app.focused is nodes
+
+
+async def test_enter_on_a_node_jumps_to_its_gpus() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        await pilot.press("j", "enter")
+        gpus = app.screen.query_one("#gpus", LiveTable)
+        assert app.focused is gpus
+        assert gpus.cursor_key == ("hydra-compute", 0)
+
+
+async def test_cursor_stays_on_its_row_when_rows_change() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, sample_state(nodes=6))
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        await pilot.press("j", "j")
+        assert nodes.cursor_key == "hydra-storage"
+        await _with_state(pilot, sample_state(nodes=4))
+        assert nodes.cursor_key == "hydra-storage"
+
+
+async def test_unchanged_state_repaints_nothing_and_a_change_repaints_a_span() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        before = nodes.repaints
+        await _with_state(pilot)
+        assert nodes.repaints == before
+        state = sample_state()
+        new_host = replace(state.nodes[0].host, cpu_pct=42.0)
+        new_nodes = (replace(state.nodes[0], host=new_host), *state.nodes[1:])
+        await _with_state(pilot, replace(state, nodes=new_nodes, _index={}))
+        assert nodes.repaints == before + 1
+        assert nodes.cells("hydra-ai")[4] == ("42%", "ok")
+
+
+async def test_help_opens_and_closes_and_quit_exits() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_state_arriving_under_a_modal_is_drawn_on_return() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, sample_state(nodes=2))
+        await pilot.press("question_mark")
+        await _with_state(pilot, sample_state(nodes=6))
+        assert len(app.dashboard.query_one("#nodes", LiveTable).row_keys) == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.dashboard.query_one("#nodes", LiveTable).row_keys) == 6
+
+
+async def test_theme_cycles_through_the_registered_themes() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        seen = {app.theme}
+        for _ in range(4):
+            await pilot.press("t")
+            seen.add(app.theme)
+        assert seen == {"cockpit-dark", "cockpit-light", "cockpit-contrast", "cockpit-ansi"}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_narrow_terminal_keeps_the_important_columns(size: tuple[int, int]) -> None:
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await _with_state(pilot)
+        text = app.export_screenshot()
+        for needle in ("NODE", "STATUS", "CPU", "TEMP", "hydra-ai", "DOWN"):
+            assert needle in text
