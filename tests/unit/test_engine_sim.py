@@ -1,0 +1,283 @@
+"""The SSH engine against real asyncssh servers (the simulator) on loopback: faults and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from cockpit.config import Cluster
+from cockpit.engine import Engine
+from cockpit.model import NodeStatus
+from cockpit.sim import SimCluster
+
+
+def make_cluster(tmp_path: Path, names: list[str], **ssh: object) -> Cluster:
+    nodes = []
+    for name in names:
+        node: dict[str, object] = {"name": name, "host": "127.0.0.1", "port": 1}
+        if name.startswith("gpu"):
+            node["sim"] = {"gpus": ["NVIDIA GeForce RTX 4090"]}
+        else:
+            node["sim"] = {"nvidia_smi": "missing"}
+            node["probes"] = ["host"]
+        nodes.append(node)
+    settings = {
+        "known_hosts": str(tmp_path / "known_hosts"),
+        "config_file": None,
+        "agent": False,
+        "connect_timeout": 1,
+        "command_timeout": 1,
+        **ssh,
+    }
+    return Cluster.model_validate({"cluster": "t", "refresh": 1, "ssh": settings, "nodes": nodes})
+
+
+async def start_sim(tmp_path: Path, cluster: Cluster, **options: object) -> tuple[SimCluster, Cluster]:
+    sim = SimCluster(cluster, state_dir=tmp_path / "sim", ephemeral_ports=True, **options)
+    await sim.start()
+    return sim, sim.effective_cluster()
+
+
+def status(state, name: str):
+    node = state.node(name)
+    assert node is not None
+    return node.status, node.error
+
+
+async def test_one_cycle_reads_host_and_gpus(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a", "cpu-b"]))
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        a, b = state.node("gpu-a"), state.node("cpu-b")
+        assert a.status is NodeStatus.UP and b.status is NodeStatus.UP
+        assert a.host.load1 is not None and a.host.cpu_pct is not None and a.host.disks
+        assert [g.name for g in a.gpus] == ["NVIDIA GeForce RTX 4090"]
+        assert a.gpus[0].power_limit_w == 450.0
+        assert b.gpus == () and b.gpu_error is None
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_connection_is_reused_across_cycles(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    engine = Engine(cluster)
+    try:
+        await engine.cycle()
+        first = await engine.pool.connection("gpu-a")
+        for _ in range(3):
+            state = await engine.cycle()
+        assert await engine.pool.connection("gpu-a") is first
+        assert state.node("gpu-a").host.cpu_pct is not None
+        assert len(state.history.values("gpu-a", 0, "util")) == 4
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_unknown_host_key_is_refused(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    (tmp_path / "known_hosts").write_text("")
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        st, error = status(state, "gpu-a")
+        assert st is NodeStatus.DOWN and error.startswith("host key unknown")
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_changed_host_key_is_refused_even_with_accept_new(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(
+        tmp_path, make_cluster(tmp_path, ["gpu-a"], host_key_policy="accept-new")
+    )
+    await sim.rotate_host_key("gpu-a")
+    before = (tmp_path / "known_hosts").read_text()
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        st, error = status(state, "gpu-a")
+        assert st is NodeStatus.DOWN and error.startswith("host key changed")
+        assert (tmp_path / "known_hosts").read_text() == before
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_accept_new_records_an_unknown_key(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(
+        tmp_path, make_cluster(tmp_path, ["gpu-a"], host_key_policy="accept-new")
+    )
+    known = tmp_path / "known_hosts"
+    known.unlink()
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        assert status(state, "gpu-a")[0] is NodeStatus.UP
+        port = cluster.node("gpu-a").port
+        assert known.read_text().startswith(f"[127.0.0.1]:{port} ssh-ed25519 ")
+        assert known.stat().st_mode & 0o777 == 0o600
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_auth_failure(tmp_path: Path) -> None:
+    allowed = asyncssh.generate_private_key("ssh-ed25519")
+    mine = asyncssh.generate_private_key("ssh-ed25519")
+    mine.write_private_key(str(tmp_path / "id_ed25519"))
+    cluster = make_cluster(tmp_path, ["gpu-a"], identity_file=str(tmp_path / "id_ed25519"))
+    sim, cluster = await start_sim(tmp_path, cluster, authorized_keys=[allowed])
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        st, error = status(state, "gpu-a")
+        assert st is NodeStatus.DOWN and error.startswith("auth failed")
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_right_key_authenticates(tmp_path: Path) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(tmp_path / "id_ed25519"))
+    cluster = make_cluster(tmp_path, ["gpu-a"], identity_file=str(tmp_path / "id_ed25519"))
+    sim, cluster = await start_sim(tmp_path, cluster, authorized_keys=[key])
+    engine = Engine(cluster)
+    try:
+        assert status(await engine.cycle(), "gpu-a")[0] is NodeStatus.UP
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_refused_port(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a", "cpu-b"]))
+    await sim.stop_node("cpu-b")
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        st, error = status(state, "cpu-b")
+        assert st is NodeStatus.DOWN and error.startswith("connection refused")
+        assert status(state, "gpu-a")[0] is NodeStatus.UP
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_frozen_node_does_not_delay_the_others(tmp_path: Path) -> None:
+    """TCP connects but no banner: the frozen node times out on its own; others refresh on time."""
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a", "cpu-b", "cpu-c"]))
+    await sim.freeze_node("cpu-c")
+    engine = Engine(cluster)
+    try:
+        durations = []
+        last_ok = []
+        for _ in range(4):
+            started = time.perf_counter()
+            state = await engine.cycle(wait=0.75)
+            durations.append(time.perf_counter() - started)
+            last_ok.append(state.node("gpu-a").last_ok)
+            await asyncio.sleep(0.25)
+        assert max(durations) < 0.9
+        assert all(status(state, n)[0] is NodeStatus.UP for n in ("gpu-a", "cpu-b"))
+        assert len(set(last_ok)) == 4, "gpu-a must have a fresh reading every cycle"
+        st, error = status(state, "cpu-c")
+        assert st is NodeStatus.DOWN and error.startswith("timeout")
+        await sim.unfreeze_node("cpu-c")
+        for _ in range(6):
+            state = await engine.cycle(wait=0.75)
+            if status(state, "cpu-c")[0] is NodeStatus.UP:
+                break
+            await asyncio.sleep(0.25)
+        assert status(state, "cpu-c")[0] is NodeStatus.UP
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_reconnects_after_the_server_restarts(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    engine = Engine(cluster)
+    try:
+        assert status(await engine.cycle(), "gpu-a")[0] is NodeStatus.UP
+        first = await engine.pool.connection("gpu-a")
+        await sim.stop_node("gpu-a")
+        state = await engine.cycle()
+        assert status(state, "gpu-a")[0] is not NodeStatus.UP
+        await sim.start_node("gpu-a")
+        for _ in range(8):
+            state = await engine.cycle()
+            if status(state, "gpu-a")[0] is NodeStatus.UP:
+                break
+            await asyncio.sleep(0.3)
+        assert status(state, "gpu-a")[0] is NodeStatus.UP
+        assert await engine.pool.connection("gpu-a") is not first
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_slow_command_makes_the_node_stale_and_keeps_its_reading(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    engine = Engine(cluster)
+    try:
+        good = (await engine.cycle()).node("gpu-a")
+        sim.slow_command("gpu-a", 3)
+        state = await engine.cycle()
+        node = state.node("gpu-a")
+        assert node.status is NodeStatus.STALE
+        assert node.error.startswith("command timed out")
+        assert node.gpus == good.gpus and node.last_ok == good.last_ok
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("driver-error", "couldn't communicate with the NVIDIA driver"),
+        ("no-devices", "No devices were found"),
+    ],
+)
+async def test_nvidia_smi_failures_name_the_reason(tmp_path: Path, mode: str, words: str) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    sim.set_nvidia_smi("gpu-a", mode)
+    engine = Engine(cluster)
+    try:
+        node = (await engine.cycle()).node("gpu-a")
+        assert node.status is NodeStatus.UP
+        assert words in node.gpu_error
+        assert node.gpus == ()
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_jump_host_chain_shares_the_jump_connection(tmp_path: Path) -> None:
+    base = make_cluster(tmp_path, ["gpu-a", "gpu-b", "gpu-c"])
+    sim, cluster = await start_sim(tmp_path, base)
+    nodes = [cluster.nodes[0]] + [n.model_copy(update={"jump": "gpu-a"}) for n in cluster.nodes[1:]]
+    cluster = cluster.model_copy(update={"nodes": nodes})
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        assert all(status(state, n)[0] is NodeStatus.UP for n in ("gpu-a", "gpu-b", "gpu-c"))
+        jump = await engine.pool.connection("gpu-a")
+        await engine.cycle()
+        assert await engine.pool.connection("gpu-a") is jump
+        await sim.stop_node("gpu-a")
+        await asyncio.sleep(0.2)
+        state = await engine.cycle()
+        st, error = status(state, "gpu-b")
+        assert st is not NodeStatus.UP
+    finally:
+        await engine.close()
+        await sim.stop()
