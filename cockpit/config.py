@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from cockpit.config_messages import describe_error
+from cockpit.config_messages import describe_errors
 from cockpit.secrets import SecretRef, is_secret_like
 from cockpit.yaml_source import ConfigError, Loc, Positioned, load_yaml
 
@@ -36,13 +36,20 @@ JUMP_SPEC_RE = re.compile(
 )
 
 
-def _matching(pattern: re.Pattern[str], what: str):
+def _matching(pattern: re.Pattern[str], what: str, expected: str):
     def check(value: str) -> str:
         if not pattern.match(value):
-            raise PydanticCustomError("bad_value", f"{value!r} is not a valid {what}")
+            raise PydanticCustomError("bad_value", f"{value!r} is not a valid {what} (expected {expected})")
         return value
 
     return AfterValidator(check)
+
+
+def _not_bool(value: Any) -> Any:
+    """YAML reads ``port: yes`` as ``True``, which pydantic would quietly turn into port 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "a boolean is not a number")
+    return value
 
 
 def _secret(value: Any) -> SecretRef:
@@ -57,11 +64,16 @@ def _secret(value: Any) -> SecretRef:
     return ref
 
 
-Name = Annotated[str, _matching(NAME_RE, "name (letters, digits, '.', '_', '-')")]
-HostName = Annotated[str, _matching(HOST_RE, "host name or address")]
-UserName = Annotated[str, _matching(USER_RE, "user name")]
-UnitName = Annotated[str, _matching(UNIT_RE, "systemd unit name")]
-Port = Annotated[int, Field(ge=1, le=65535)]
+NAME_RULE = "letters, digits, '.', '_' or '-', at most 63, starting with a letter or digit"
+Name = Annotated[str, _matching(NAME_RE, "name", NAME_RULE)]
+HostName = Annotated[
+    str, _matching(HOST_RE, "host name or address", "a DNS name or an IP address, no spaces")
+]
+UserName = Annotated[
+    str, _matching(USER_RE, "user name", "a login name such as ubuntu: letters, digits, '.', '_' or '-'")
+]
+UnitName = Annotated[str, _matching(UNIT_RE, "systemd unit name", "a unit such as ollama or nginx.service")]
+Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 Secret = Annotated[SecretRef, BeforeValidator(_secret)]
 Probe = Literal["host", "gpus"]
 
@@ -182,20 +194,33 @@ def _check_references(doc: Positioned, cluster: Cluster) -> None:
             continue
         if node.jump in names:
             if node.jump == node.name:
-                raise doc.error(("nodes", i, "jump"), "a node cannot be its own jump host")
+                raise doc.error(
+                    ("nodes", i, "jump"),
+                    "a node cannot be its own jump host (expected another node's name or user@host:port)",
+                )
             continue
-        if not JUMP_SPEC_RE.match(node.jump) or not ("@" in node.jump or ":" in node.jump):
+        spec = JUMP_SPEC_RE.match(node.jump)
+        if not spec or not ("@" in node.jump or ":" in node.jump):
             raise doc.error(
                 ("nodes", i, "jump"),
                 f"{node.jump!r} is not a node name (expected a node name or user@host:port)",
             )
+        if spec.group("port") is not None and not 1 <= int(spec.group("port")) <= 65535:
+            raise doc.error(
+                ("nodes", i, "jump"),
+                f"{node.jump!r} has port {spec.group('port')} (expected a port from 1 to 65535)",
+            )
     for i, node in enumerate(cluster.nodes):
-        seen = {node.name}
+        chain = [node.name]
         hop = node.jump
         while hop in names:
-            if hop in seen:
-                raise doc.error(("nodes", i, "jump"), f"jump hosts form a loop through {hop!r}")
-            seen.add(hop)
+            if hop in chain:
+                route = " -> ".join([*chain, hop])
+                raise doc.error(
+                    ("nodes", i, "jump"),
+                    f"jump hosts form a loop: {route} (expected a chain that ends at a node without jump)",
+                )
+            chain.append(hop)
             hop = cluster.nodes[names[hop]].jump
 
 
@@ -206,9 +231,10 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
     try:
         cluster = Cluster.model_validate({**doc.data, "source": str(path)})
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = tuple(first["loc"])
-        raise doc.error(loc, describe_error(first, Cluster)) from None
+        errors = exc.errors(include_url=False)
+        loc, message = describe_errors(errors, Cluster, doc.data)
+        unknown = any(e["type"] == "extra_forbidden" for e in errors[:1])
+        raise doc.error(loc, message, at_key=unknown) from None
     _check_references(doc, cluster)
     return cluster
 

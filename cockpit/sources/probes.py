@@ -39,6 +39,11 @@ NO_SUCH_COMMAND = 127
 UNAVAILABLE = {"[n/a]", "[not supported]", "n/a", "[unknown error]", "[gpu is lost]", ""}
 
 
+def _is_count(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also says yes to '²', which ``int`` then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def new_nonce() -> str:
     return secrets.token_hex(6)
 
@@ -69,17 +74,27 @@ def build_script(probes: Iterable[str], nonce: str, *, first: bool) -> str:
 
 
 def split_parts(output: str, nonce: str) -> dict[str, Part]:
-    """Cut the script's output back into its fenced parts; an unclosed part keeps rc ``None``."""
+    """Cut the script's output back into its fenced parts; an unclosed part keeps rc ``None``.
+
+    A command whose output lacks a final newline leaves the end fence mid-line; the nonce makes
+    the fence unforgeable, so it is looked for anywhere in the line, not only at its start.
+    """
     begin, end = f"@@{nonce}:begin:", f"@@{nonce}:end:"
     parts: dict[str, Part] = {}
     current: str | None = None
     lines: list[str] = []
     for line in output.splitlines():
+        if current is not None and end in line and not line.startswith(end):
+            before, _, after = line.partition(end)
+            lines.append(before)
+            line = end + after
         if line.startswith(begin):
+            if current is not None:
+                parts[current] = Part("\n".join(lines), None)
             current, lines = line[len(begin) :].strip(), []
         elif line.startswith(end) and current is not None:
             name, _, rc = line[len(end) :].strip().rpartition(":")
-            parts[name] = Part("\n".join(lines), int(rc) if rc.lstrip("-").isdigit() else None)
+            parts[name] = Part("\n".join(lines), int(rc) if _is_count(rc.removeprefix("-")) else None)
             current = None
         elif current is not None:
             lines.append(line)
@@ -158,7 +173,7 @@ def parse_meminfo(text: str) -> tuple[int | None, int | None]:
     for line in text.splitlines():
         key, _, rest = line.partition(":")
         parts = rest.split()
-        if parts and parts[0].isdigit():
+        if parts and _is_count(parts[0]):
             scale = 1024 if len(parts) > 1 and parts[1] == "kB" else 1
             values[key.strip()] = int(parts[0]) * scale
     total = values.get("MemTotal")
@@ -169,17 +184,20 @@ def parse_meminfo(text: str) -> tuple[int | None, int | None]:
 
 
 PSEUDO_FS = ("tmpfs", "devtmpfs", "overlay", "shm", "udev", "none", "efivarfs")
+DF_LINE = re.compile(r"^(.+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.+)$")
+"""Both ends may hold spaces: a CIFS share ``//nas/F50 Pro`` and a mount point ``/media/My Drive``."""
 
 
 def parse_df(text: str) -> tuple[Disk, ...]:
-    """``df -P -k``: one line per filesystem, the mount point may contain spaces."""
+    """``df -P -k``: one line per filesystem; pseudo filesystems are skipped except a container's
+    root, which is an ``overlay`` and is the disk that fills up on a rented GPU instance."""
     disks = []
     for line in text.splitlines()[1:]:
-        match = re.match(r"^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.+)$", line)
+        match = DF_LINE.match(line)
         if not match:
             continue
         fs, size, used, avail, pct, mount = match.groups()
-        if fs in PSEUDO_FS or mount.startswith(("/proc", "/sys", "/dev", "/run")):
+        if (fs in PSEUDO_FS and mount != "/") or mount.startswith(("/proc", "/sys", "/dev", "/run")):
             continue
         disks.append(
             Disk(
@@ -232,7 +250,7 @@ def parse_gpus(text: str, rc: int | None) -> tuple[GpuReading, ...] | ProbeError
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split(", ")]
-        if len(fields) != len(GPU_FIELDS) or not fields[0].isdigit():
+        if len(fields) != len(GPU_FIELDS) or not _is_count(fields[0]):
             problems.append(line.strip())
             continue
         values = dict(zip(GPU_FIELDS, fields, strict=True))
