@@ -6,6 +6,7 @@ operator's SSH link, so a power draw is shown in whole watts and sparklines move
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from cockpit.rules import Severity
@@ -32,15 +33,16 @@ def pct(value: float | None) -> str:
 
 
 def age(seconds: float | None) -> str:
-    if seconds is None:
+    """Whole units, rounded down: 59.6 s is "59s", never "60s" (and 3599 s is "59m", not "60m")."""
+    if seconds is None or not math.isfinite(seconds):
         return NA
     if seconds < 60:
-        return f"{seconds:.0f}s"
+        return f"{int(seconds)}s"
     if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
+        return f"{int(seconds // 60)}m"
     if seconds < 86400:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
 
 
 def gib(byte_count: int | float | None) -> str:

@@ -17,17 +17,19 @@ from widgets.table_model import Cell, Column
 SPARK_SECONDS_PER_CHAR = 30
 STATUS_CLASS = {NodeStatus.UP: "ok", NodeStatus.STALE: "stale", NodeStatus.DOWN: "down"}
 
+# Deadbands: a change smaller than this is not repainted unless its severity changes, so an idle
+# dashboard does not spend the operator's link on a load average moving by 0.1.
 NODE_COLUMNS = (
     Column("node", "NODE", 16, 0),
     Column("status", "STATUS", 6, 0),
     Column("age", "AGE", 4, 3, "right"),
-    Column("load", "LOAD", 5, 3, "right"),
-    Column("cpu", "CPU", 4, 1, "right"),
-    Column("mem", "MEM", 4, 1, "right"),
-    Column("disk", "DISK", 4, 2, "right"),
+    Column("load", "LOAD", 5, 3, "right", deadband=0.5),
+    Column("cpu", "CPU", 4, 1, "right", deadband=5),
+    Column("mem", "MEM", 4, 1, "right", deadband=2),
+    Column("disk", "DISK", 4, 2, "right", deadband=1),
     Column("gpus", "GPUS", 4, 2, "right"),
-    Column("hot", "HOT", 5, 1, "right"),
-    Column("power", "POWER", 6, 4, "right"),
+    Column("hot", "HOT", 5, 1, "right", deadband=2),
+    Column("power", "POWER", 6, 4, "right", deadband=25),
     # INFO carries a down node's reason: it survives narrow terminals, and takes the spare width.
     Column("info", "INFO", 12, 1, flex=True),
 )
@@ -36,10 +38,10 @@ GPU_COLUMNS = (
     Column("node", "NODE", 14, 0),
     Column("gpu", "#", 2, 0, "right"),
     Column("name", "MODEL", 14, 4),
-    Column("util", "UTIL", 14, 0),
-    Column("mem", "MEMORY", 10, 1, "right"),
-    Column("temp", "TEMP", 5, 0, "right"),
-    Column("power", "POWER", 9, 1, "right"),
+    Column("util", "UTIL", 14, 0, deadband=5),
+    Column("mem", "MEMORY", 10, 1, "right", deadband=0.5),
+    Column("temp", "TEMP", 5, 0, "right", deadband=2),
+    Column("power", "POWER", 9, 1, "right", deadband=15),
     Column("util_hist", "UTIL 10m", 20, 3),
     Column("temp_hist", "TEMP 10m", 20, 3),
 )
@@ -47,6 +49,11 @@ GPU_COLUMNS = (
 
 def _cls(severity: rules.Severity) -> str:
     return SEVERITY_CLASS[severity]
+
+
+def _measured(value: float | None, text: str, cls: str) -> Cell:
+    """A cell that carries its number, for the column's deadband."""
+    return (text, cls, value)
 
 
 def node_age(node: NodeState, state: ClusterState) -> Cell:
@@ -68,6 +75,11 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
         return (name, (*status, status_cls), node_age(node, state), *([blank] * 7), info)
     host = node.host
     hottest = node.hottest_gpu
+    load = host.load1 if host else None
+    cpu = host.cpu_pct if host else None
+    mem = host.mem_pct if host else None
+    disk = host.worst_disk_pct if host else None
+    hot = hottest.temp_c if hottest else None
     gpu_count: Cell
     if not node.has_gpu_probe:
         gpu_count = (NA, "muted")
@@ -81,25 +93,13 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
         name,
         (*status, status_cls),
         node_age(node, state),
-        (num(host.load1 if host else None, 1), ""),
-        (
-            pct(host.cpu_pct if host else None),
-            _cls(rules.CPU.judge(host.cpu_pct if host else None)),
-        ),
-        (
-            pct(host.mem_pct if host else None),
-            _cls(rules.RAM.judge(host.mem_pct if host else None)),
-        ),
-        (
-            pct(host.worst_disk_pct if host else None),
-            _cls(rules.DISK.judge(host.worst_disk_pct if host else None)),
-        ),
+        _measured(load, num(load, 1), ""),
+        _measured(cpu, pct(cpu), _cls(rules.CPU.judge(cpu))),
+        _measured(mem, pct(mem), _cls(rules.RAM.judge(mem))),
+        _measured(disk, pct(disk), _cls(rules.DISK.judge(disk))),
         gpu_count,
-        (
-            num(hottest.temp_c if hottest else None, 0, "°C"),
-            _cls(rules.GPU_TEMP.judge(hottest.temp_c if hottest else None)),
-        ),
-        (num(node.gpu_power_w, 0, "W"), ""),
+        _measured(hot, num(hot, 0, "°C"), _cls(rules.GPU_TEMP.judge(hot))),
+        _measured(node.gpu_power_w, num(node.gpu_power_w, 0, "W"), ""),
         (clean(info_text), info_cls),
     )
 
@@ -127,8 +127,9 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
     util = gpu.util_pct
     util_text = bar(None if util is None else util / 100, 9) + " " + pct(util).rjust(4)
     mem = NA
-    if gpu.mem_used_mib is not None and gpu.mem_total_mib:
-        mem = f"{gpu.mem_used_mib / 1024:.1f}/{gpu.mem_total_mib / 1024:.0f}G"
+    mem_gib = None if gpu.mem_used_mib is None else gpu.mem_used_mib / 1024
+    if mem_gib is not None and gpu.mem_total_mib:
+        mem = f"{mem_gib:.1f}/{gpu.mem_total_mib / 1024:.0f}G"
     power = num(gpu.power_w, 0)
     if gpu.power_limit_w is not None:
         power += f"/{gpu.power_limit_w:.0f}W"
@@ -138,10 +139,10 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
         (clean(node.name), "stale" if stale else ""),
         (str(gpu.index), ""),
         (short_gpu_name(gpu.name), "muted"),
-        (util_text, "stale" if stale else "info"),
-        (mem, "stale" if stale else _cls(rules.RAM.judge(gpu.mem_pct))),
-        (num(gpu.temp_c, 0, "°C"), temp_cls),
-        (power, "stale" if stale else _cls(rules.gpu_power(gpu))),
+        _measured(util, util_text, "stale" if stale else "info"),
+        _measured(mem_gib, mem, "stale" if stale else _cls(rules.RAM.judge(gpu.mem_pct))),
+        _measured(gpu.temp_c, num(gpu.temp_c, 0, "°C"), temp_cls),
+        _measured(gpu.power_w, power, "stale" if stale else _cls(rules.gpu_power(gpu))),
         (sparkline(_history(state, node.name, gpu.index, "util"), 20, 0, 100), "info"),
         (sparkline(_history(state, node.name, gpu.index, "temp"), 20, 30, 90), temp_cls),
     )
@@ -163,7 +164,7 @@ def summary(state: ClusterState) -> str:
         clean(state.cluster),
         f"{len(state.nodes)} nodes: {up} up, {stale} stale, {down} down",
         f"{len(gpus)} GPUs",
-        f"{round(power, -1):.0f} W" if gpus else "",
+        (f"{power / 1000:.1f} kW" if power >= 1000 else f"{power:.0f} W") if gpus else "",
         f"hottest {hot:.0f}°C" if hot is not None else "",
         f"every {state.refresh:g}s",
     ]

@@ -81,7 +81,14 @@ async def test_cursor_stays_on_its_row_when_rows_change() -> None:
         assert nodes.cursor_key == "hydra-storage"
 
 
-async def test_unchanged_state_repaints_nothing_and_a_change_repaints_a_span() -> None:
+def _with_cpu(state, cpu: float):
+    host = replace(state.nodes[0].host, cpu_pct=cpu)
+    return replace(state, nodes=(replace(state.nodes[0], host=host), *state.nodes[1:]), _index={})
+
+
+async def test_repaints_only_changes_that_matter() -> None:
+    """Same state: nothing. CPU 41 -> 43 %: inside the deadband, nothing. 41 -> 47 %: one cell.
+    41 -> 85 %: the severity changes, so it repaints whatever the distance."""
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await _with_state(pilot)
@@ -89,12 +96,14 @@ async def test_unchanged_state_repaints_nothing_and_a_change_repaints_a_span() -
         before = nodes.repaints
         await _with_state(pilot)
         assert nodes.repaints == before
-        state = sample_state()
-        new_host = replace(state.nodes[0].host, cpu_pct=42.0)
-        new_nodes = (replace(state.nodes[0], host=new_host), *state.nodes[1:])
-        await _with_state(pilot, replace(state, nodes=new_nodes, _index={}))
+        await _with_state(pilot, _with_cpu(sample_state(), 43.0))
+        assert nodes.repaints == before
+        assert nodes.cells("hydra-ai")[4][:2] == ("41%", "ok")
+        await _with_state(pilot, _with_cpu(sample_state(), 47.0))
         assert nodes.repaints == before + 1
-        assert nodes.cells("hydra-ai")[4] == ("42%", "ok")
+        assert nodes.cells("hydra-ai")[4][:2] == ("47%", "ok")
+        await _with_state(pilot, _with_cpu(sample_state(), 85.0))
+        assert nodes.cells("hydra-ai")[4][:2] == ("85%", "critical")
 
 
 async def test_help_opens_and_closes_and_quit_exits() -> None:
