@@ -8,7 +8,7 @@ so); if not, the host is *unknown* (refuse under ``strict``, record and accept u
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -24,7 +24,6 @@ def known_hosts_host(host: str, port: int) -> str:
 class HostKeyPolicy:
     path: Path
     accept_new: bool = False
-    verdicts: dict[tuple[str, int], DownReason] = field(default_factory=dict)
     _cache: tuple[float, asyncssh.SSHKnownHosts] | None = None
 
     def known_hosts(self) -> asyncssh.SSHKnownHosts:
@@ -38,17 +37,16 @@ class HostKeyPolicy:
             self._cache = (mtime, asyncssh.import_known_hosts(text))
         return self._cache[1]
 
-    def decide(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        """Called for a key known_hosts does not trust: record why, accept only a new host."""
+    def decide(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> DownReason | None:
+        """Called for a key known_hosts does not trust: None accepts it (a new host under
+        ``accept-new``, now recorded); otherwise the reason it is refused."""
         trusted = asyncssh.match_known_hosts(self.known_hosts(), host, addr, port)[0]
         if trusted:
-            self.verdicts[(host, port)] = DownReason.HOST_KEY_CHANGED
-            return False
+            return DownReason.HOST_KEY_CHANGED
         if not self.accept_new:
-            self.verdicts[(host, port)] = DownReason.HOST_KEY_UNKNOWN
-            return False
+            return DownReason.HOST_KEY_UNKNOWN
         self._record(host, port, key)
-        return True
+        return None
 
     def _record(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -59,6 +57,3 @@ class HostKeyPolicy:
             out.flush()
             os.fsync(out.fileno())
         self._cache = None
-
-    def verdict(self, host: str, port: int) -> DownReason:
-        return self.verdicts.pop((host, port), DownReason.HOST_KEY_UNKNOWN)

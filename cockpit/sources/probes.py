@@ -189,8 +189,8 @@ DF_LINE = re.compile(r"^(.+?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(.+)$")
 
 
 def parse_df(text: str) -> tuple[Disk, ...]:
-    """``df -P -k``: one line per filesystem; pseudo filesystems are skipped except a container's
-    root, which is an ``overlay`` and is the disk that fills up on a rented GPU instance."""
+    """``df -P -k``: one line per filesystem; pseudo filesystems and snap images are skipped, except
+    a container's root, an ``overlay`` that is the disk that fills up on a rented GPU instance."""
     disks = []
     for line in text.splitlines()[1:]:
         match = DF_LINE.match(line)
@@ -199,6 +199,8 @@ def parse_df(text: str) -> tuple[Disk, ...]:
         fs, size, used, avail, pct, mount = match.groups()
         if (fs in PSEUDO_FS and mount != "/") or mount.startswith(("/proc", "/sys", "/dev", "/run")):
             continue
+        if fs.startswith("/dev/loop") and "/snap/" in mount:
+            continue  # a snap package: a read-only squashfs image, 100 % full by design
         disks.append(
             Disk(
                 mount=mount,

@@ -90,6 +90,7 @@ class _Entry:
     failures: int = 0
     retry_at: float = 0.0
     last_failure: ConnectFailure | None = None
+    host_key_refusal: DownReason | None = None
 
 
 class _Client(asyncssh.SSHClient):
@@ -98,24 +99,26 @@ class _Client(asyncssh.SSHClient):
         self._entry = entry
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        return self._policy.decide(host, addr, port, key)
+        self._entry.host_key_refusal = self._policy.decide(host, addr, port, key)
+        return self._entry.host_key_refusal is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._entry.conn = None
 
 
-def _classify(exc: BaseException, policy: HostKeyPolicy, target: Target) -> ConnectFailure:
+def _classify(exc: BaseException, entry: _Entry, port: int) -> ConnectFailure:
+    target = entry.target
     if isinstance(exc, ConnectFailure):
         return exc
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        reason = policy.verdict(target.host, target.port or 22)
+        reason = entry.host_key_refusal or DownReason.HOST_KEY_UNKNOWN
         return ConnectFailure(reason, "refusing to connect (check known_hosts)")
     if isinstance(exc, asyncssh.PermissionDenied):
         return ConnectFailure(DownReason.AUTH, str(exc.reason or "permission denied"))
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return ConnectFailure(DownReason.TIMEOUT, "no SSH handshake in time")
     if isinstance(exc, ConnectionRefusedError):
-        return ConnectFailure(DownReason.REFUSED, f"port {target.port or 22}")
+        return ConnectFailure(DownReason.REFUSED, f"port {port}")
     if isinstance(exc, socket.gaierror):
         return ConnectFailure(DownReason.DNS, f"cannot resolve {target.host}")
     if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
@@ -198,10 +201,11 @@ class SshPool:
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
-                failure = _classify(exc, self.policy, entry.target)
+                failure = _classify(exc, entry, self._port(entry.target))
                 self._back_off(entry, failure)
                 raise failure from None
             entry.failures = 0
+            entry.host_key_refusal = None
             entry.last_failure = None
             return entry.conn
 
@@ -215,6 +219,7 @@ class SshPool:
 
     async def _connect(self, entry: _Entry) -> asyncssh.SSHClientConnection:
         target = entry.target
+        entry.host_key_refusal = None
         tunnel = None
         if target.jump:
             try:
@@ -234,9 +239,8 @@ class SshPool:
         user = target.user or ssh.user
         if user:
             options["username"] = user
-        port = target.port or ssh.port
-        if port:
-            options["port"] = port
+        if target.port or ssh.port:
+            options["port"] = self._port(target)
         if tunnel is not None:
             options["tunnel"] = tunnel
         if ssh.identity_file:
@@ -251,6 +255,10 @@ class SshPool:
                 lambda: _Client(self.policy, entry), target.host, **options
             )
         return conn
+
+    def _port(self, target: Target) -> int:
+        """The port we connect to: the node's, else ssh.port, else 22 (~/.ssh/config may differ)."""
+        return target.port or self._ssh.port or 22
 
     def _config_files(self) -> list[str]:
         if not self._ssh.config_file:
