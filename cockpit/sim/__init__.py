@@ -1,0 +1,217 @@
+"""The embedded demo cluster: real SSH servers on loopback that answer like real GPU nodes.
+
+``cockpit demo`` and ``cockpit sim`` run a :class:`SimCluster` built from a cluster.yaml; tests and
+benchmarks use it to exercise the real SSH path (host keys, auth, timeouts, jump hosts) against
+machines whose state they can script. This package imports only :mod:`cockpit.model` and
+:mod:`cockpit.config` of ours: it is the far side of the wire and must never call into sources.
+
+Typical use::
+
+    async with SimCluster(cluster, state_dir=tmp, ephemeral_ports=True) as sim:
+        host, port = sim.addresses["hydra-ai"]
+        sim.set_gpu("hydra-ai", 0, temp=91)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import asyncssh
+
+from cockpit.config import Cluster, cache_dir, expand_path
+from cockpit.sim import hostkeys
+from cockpit.sim.server import NodeServer, SimError, loopback_address
+from cockpit.sim.world import Clock, NodeWorld
+
+__all__ = ["AuthorizedKeys", "NodeWorld", "SimCluster", "SimError", "serve_forever"]
+NVIDIA_SMI_MODES = ("ok", "missing", "driver-error", "no-devices")
+
+
+AuthorizedKeys = str | Path | asyncssh.SSHKey | Iterable[asyncssh.SSHKey] | asyncssh.SSHAuthorizedKeys
+"""An authorized_keys file path, its text, one key, several keys, or asyncssh's parsed form."""
+
+
+def _authorized(keys: AuthorizedKeys | None) -> asyncssh.SSHAuthorizedKeys | None:
+    """Accept an authorized_keys path, its text, an SSHKey or a list of keys."""
+    if keys is None or isinstance(keys, asyncssh.SSHAuthorizedKeys):
+        return keys
+    if isinstance(keys, Path) or (isinstance(keys, str) and "\n" not in keys and Path(keys).is_file()):
+        return asyncssh.read_authorized_keys(str(keys))
+    if isinstance(keys, str):
+        return asyncssh.import_authorized_keys(keys)
+    items = [keys] if isinstance(keys, asyncssh.SSHKey) else list(keys)
+    text = "".join(hostkeys.public_line(k) + "\n" for k in items)
+    return asyncssh.import_authorized_keys(text)
+
+
+class SimCluster:
+    """Every loopback node of ``cluster`` as a live SSH server, with scenario and fault controls.
+
+    ``state_dir`` holds host keys (default: the cockpit cache's ``demo`` folder); ``known_hosts``
+    overrides the cluster's ``ssh.known_hosts``; ``clock`` drives the simulated hardware (pass a
+    fake one to freeze time); ``ephemeral_ports`` lets the OS pick every port (tests);
+    ``authorized_keys`` turns on public-key auth; ``shared_host_key`` uses one key for all nodes
+    (benchmarks with hundreds of nodes); ``nodes`` limits which nodes are simulated.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        state_dir: str | Path | None = None,
+        known_hosts: str | Path | None = None,
+        clock: Clock = time.time,
+        ephemeral_ports: bool = False,
+        authorized_keys: AuthorizedKeys | None = None,
+        shared_host_key: bool = False,
+        nodes: Iterable[str] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.state_dir = Path(state_dir) if state_dir is not None else Path(cache_dir()) / "demo"
+        self.known_hosts = Path(known_hosts) if known_hosts else expand_path(cluster.ssh.known_hosts)
+        self.clock = clock
+        self._shared = shared_host_key
+        self._auth = _authorized(authorized_keys)
+        wanted = set(nodes) if nodes is not None else None
+        seed = cluster.sim.seed if cluster.sim else 1
+        self.worlds: dict[str, NodeWorld] = {}
+        self._ports: dict[str, int] = {}
+        for node in cluster.nodes:
+            if wanted is not None and node.name not in wanted:
+                continue
+            try:
+                loopback_address(node.host)
+            except SimError as exc:
+                raise SimError(f"node {node.name!r} cannot be simulated: {exc}") from None
+            self.worlds[node.name] = NodeWorld(node, seed, clock)
+            port = node.port or cluster.ssh.port or 0
+            self._ports[node.name] = 0 if ephemeral_ports else port
+        if wanted is not None and (missing := wanted - set(self.worlds)):
+            raise SimError(f"no such node in the cluster: {', '.join(sorted(missing))}")
+        self._servers: dict[str, NodeServer] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every node's listener and write their host keys to known_hosts."""
+        keydir = hostkeys.private_dir(self.state_dir / "hostkeys")
+        shared = hostkeys.load_or_create(keydir / "_shared.key") if self._shared else None
+        try:
+            for name, world in self.worlds.items():
+                key = shared or hostkeys.load_or_create(keydir / f"{name}.key")
+                node = world.node
+                server = NodeServer(name, node.host, self._ports[name], world, key, self._auth)
+                await server.start()
+                self._servers[name] = server
+        except BaseException:
+            await self.stop()
+            raise
+        self._write_known_hosts()
+
+    async def stop(self) -> None:
+        """Stop every listener and drop every connection."""
+        servers, self._servers = list(self._servers.values()), {}
+        await asyncio.gather(*(s.stop() for s in servers), return_exceptions=True)
+
+    async def __aenter__(self) -> SimCluster:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _write_known_hosts(self) -> None:
+        entries = {
+            name: (hostkeys.host_pattern(s.host, s.port), s.host_key) for name, s in self._servers.items()
+        }
+        hostkeys.write_known_hosts(self.known_hosts, entries)
+
+    # -- where the nodes are -------------------------------------------------------------------
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Node name -> the port it listens on (known once started)."""
+        return {name: s.port for name, s in self._servers.items()}
+
+    @property
+    def addresses(self) -> dict[str, tuple[str, int]]:
+        """Node name -> (host as configured, port): what a client should connect to."""
+        return {name: (s.host, s.port) for name, s in self._servers.items()}
+
+    def effective_cluster(self) -> Cluster:
+        """The cluster with the ports actually bound and the known_hosts actually written."""
+        nodes = [
+            n.model_copy(update={"port": self._servers[n.name].port}) if n.name in self._servers else n
+            for n in self.cluster.nodes
+        ]
+        ssh = self.cluster.ssh.model_copy(update={"known_hosts": str(self.known_hosts)})
+        return self.cluster.model_copy(update={"nodes": nodes, "ssh": ssh})
+
+    def world(self, name: str) -> NodeWorld:
+        return self.worlds[self._known(name)]
+
+    def _known(self, name: str) -> str:
+        if name not in self.worlds:
+            raise SimError(f"no simulated node named {name!r}")
+        return name
+
+    def _server(self, name: str) -> NodeServer:
+        self._known(name)
+        if name not in self._servers:
+            raise SimError(f"simulated node {name!r} is not started (call start() first)")
+        return self._servers[name]
+
+    # -- scenario hooks ------------------------------------------------------------------------
+
+    def set_gpu(self, node: str, index: int, **values: float | None) -> None:
+        """Pin ``temp``, ``util``, ``power`` or ``mem_used`` of one GPU; ``None`` releases."""
+        self.world(node).set_gpu(index, **values)
+
+    def set_disk(self, node: str, mount: str, used_pct: float | None) -> None:
+        self.world(node).set_disk(mount, used_pct)
+
+    def set_nvidia_smi(self, node: str, mode: str) -> None:
+        """Switch the node's nvidia-smi to ok / missing / driver-error / no-devices."""
+        if mode not in NVIDIA_SMI_MODES:
+            raise SimError(f"nvidia_smi mode must be one of {', '.join(NVIDIA_SMI_MODES)}, not {mode!r}")
+        self.world(node).faults.nvidia_smi = mode
+
+    def slow_command(self, node: str, seconds: float) -> None:
+        """Make nvidia-smi on ``node`` wait ``seconds`` before answering (0 to undo)."""
+        self.world(node).faults.smi_delay = max(0.0, float(seconds))
+
+    # -- faults --------------------------------------------------------------------------------
+
+    async def stop_node(self, name: str) -> None:
+        """The node goes down: its port refuses connections and open sessions drop."""
+        await self._server(name).stop()
+
+    async def start_node(self, name: str) -> None:
+        """The node comes back on the same port with the same host key."""
+        await self._server(name).start()
+
+    async def freeze_node(self, name: str) -> None:
+        """The node hangs: TCP connects but no SSH banner ever comes."""
+        await self._server(name).freeze()
+
+    async def unfreeze_node(self, name: str) -> None:
+        await self._server(name).unfreeze()
+
+    async def rotate_host_key(self, name: str) -> asyncssh.SSHKey:
+        """Serve a new host key that known_hosts does not know (to test "host key changed")."""
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        self._server(name).rotate_host_key(key)
+        return key
+
+
+async def serve_forever(
+    cluster: Cluster, *, ready: Callable[[SimCluster], None] | None = None, **options: object
+) -> None:
+    """Run the simulated cluster until cancelled (``cockpit sim``); ``ready`` is called once up."""
+    async with SimCluster(cluster, **options) as sim:  # type: ignore[arg-type]
+        if ready is not None:
+            ready(sim)
+        await asyncio.Event().wait()
