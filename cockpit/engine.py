@@ -55,6 +55,7 @@ class Engine:
         self._sem = asyncio.Semaphore(cluster.ssh.max_concurrency)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._last_ok: dict[str, _Success] = {}
+        self._last_gpus: dict[str, tuple[GpuReading, ...]] = {}
         self._last: dict[str, _Success | _Failure] = {}
         self._cpu: dict[str, CpuSample] = {}
         self._seq = 0
@@ -116,7 +117,12 @@ class Engine:
     async def _poll(self, node: NodeConfig) -> None:
         name = node.name
         previous = self._cpu.get(name)
-        script = build_script(node.probes, self._nonce, first=previous is None)
+        script = build_script(
+            node.probes,
+            self._nonce,
+            first=previous is None,
+            gpu_timeout=max(1.0, self.cluster.ssh.command_timeout - 1),
+        )
         try:
             async with self._sem, asyncio.timeout(self._timeout_for(node)):
                 result = await self.pool.run(name, script, self.cluster.ssh.command_timeout)
@@ -142,6 +148,8 @@ class Engine:
         success = _Success(self._clock(), host, gpus)
         self._last[name] = success
         self._last_ok[name] = success
+        if isinstance(gpus, tuple):
+            self._last_gpus[name] = gpus
 
     def _stale_after(self) -> float:
         return 2.5 * self.cluster.refresh
@@ -154,8 +162,10 @@ class Engine:
         if last is None:
             return NodeState(status=NodeStatus.STALE, error="connecting…", **common)
         host = ok.host if ok and isinstance(ok.host, HostReading) else None
-        gpus = ok.gpus if ok and isinstance(ok.gpus, tuple) else ()
+        # A failed GPU probe keeps the last good GPUs on screen, flagged by gpu_error: GPUs that
+        # vanish when the driver hangs would hide exactly the machine that needs attention.
         gpu_error = ok.gpus.reason if ok and isinstance(ok.gpus, ProbeError) else None
+        gpus = self._last_gpus.get(name, ())
         last_ok = ok.at if ok else None
         if isinstance(last, _Failure):
             if last.connect or ok is None:
@@ -208,7 +218,7 @@ class Engine:
             add((name, "cpu"), seq, state.host.cpu_pct)
             add((name, "mem"), seq, state.host.mem_pct)
             add((name, "load1"), seq, state.host.load1)
-        for gpu in state.gpus:
+        for gpu in () if state.gpu_error else state.gpus:
             add((name, gpu.index, "util"), seq, gpu.util_pct)
             add((name, gpu.index, "temp"), seq, gpu.temp_c)
             add((name, gpu.index, "power"), seq, gpu.power_w)

@@ -16,7 +16,7 @@ _ESCAPES = re.compile(
     \x1b\[[0-?]*[ -/]*[@-~]                 # CSI
   | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?      # OSC, terminated or not
   | \x1b[P^_X][^\x1b]*(?:\x1b\\)?           # DCS, PM, APC, SOS
-  | \x1b[@-Z\\-_]                           # other two-byte escapes
+  | \x1b[ -/]*[0-~]                         # other escapes: ESC 7, ESC c, ESC ( 0 ...
   | \x9b[0-?]*[ -/]*[@-~]                   # 8-bit CSI
   | \x9d[^\x07\x9c]*[\x07\x9c]?             # 8-bit OSC
     """,

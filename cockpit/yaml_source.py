@@ -8,6 +8,7 @@ silently collapse (losing the first value), are an error here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,9 @@ def _build_collection(node: yaml.MappingNode | yaml.SequenceNode, loc: Loc, walk
             else None
         )
         if not isinstance(key, str | int | float | bool):
-            raise walk.fail(
-                key_node, loc, "a key is a list, a mapping or empty (expected a plain name such as host)"
-            )
+            kind = {yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}.get(type(key_node))
+            kind = kind or ("empty" if key is None else f"a {type(key).__name__}")
+            raise walk.fail(key_node, loc, f"a key is {kind} (expected a plain name such as host)")
         key = str(key)
         child = (*loc, key)
         if key in out:
@@ -180,7 +181,9 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
     moved = mark is None or (start is not None and (start.line, start.column) != (mark.line, mark.column))
     if context and start is not None and moved:
         what = context.removeprefix("while parsing ").removeprefix("while scanning ").removeprefix("a ")
-        return f"{problem} (in the {what} that starts at {start.line + 1}:{start.column + 1})"
+        where = f"the {what} that starts at {start.line + 1}:{start.column + 1}"
+        says_expected = re.search(r"\bexpected\b", problem)
+        return f"{problem} (in {where})" if says_expected else f"{problem} (expected {where} to end)"
     if "<stream end>" in problem:
         return f"{problem} (expected the file to go on: is a bracket or a quote left open?)"
     return problem
@@ -196,8 +199,9 @@ def parse_yaml(text: str, shown: str) -> Positioned:
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise ConfigError(
-            f"{shown}:{line}:{col}: invalid YAML: the character {exc.character!r} (expected printable text)"
+            f"{shown}:{line}:{col}: invalid YAML: control character U+{code:04X} (expected printable text)"
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{shown}: invalid YAML: {_one_line(exc)}") from None
@@ -216,8 +220,8 @@ def parse_yaml(text: str, shown: str) -> Positioned:
         _SCALAR_LOADER.recursive_objects.clear()
     if not isinstance(data, dict):
         line, col = walk.positions[()]
-        kind = {list: "list", str: "text"}.get(type(data), type(data).__name__)
+        kind = {list: "a list", str: "text"}.get(type(data), f"a {type(data).__name__}")
         raise ConfigError(
-            f"{shown}:{line}:{col}: the top level is a {kind} (expected a mapping with cluster and nodes)"
+            f"{shown}:{line}:{col}: the top level is {kind} (expected a mapping with cluster and nodes)"
         )
     return Positioned(data=data, path=shown, positions=walk.positions, key_positions=walk.key_positions)

@@ -122,7 +122,7 @@ def _history(state: ClusterState, node: str, index: int, metric: str) -> list[fl
 
 
 def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
-    stale = node.status is not NodeStatus.UP
+    stale = node.status is not NodeStatus.UP or node.gpu_error is not None
     temp_cls = "stale" if stale else _cls(rules.GPU_TEMP.judge(gpu.temp_c))
     util = gpu.util_pct
     util_text = bar(None if util is None else util / 100, 9) + " " + pct(util).rjust(4)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Callable
 
 import asyncssh
 
@@ -40,6 +41,34 @@ def loopback_address(host: str) -> str:
     if not addr.is_loopback:
         raise SimError(f"{host!r} is not a loopback address (expected 127.0.0.0/8 or ::1)")
     return str(addr)
+
+
+class _Coalesced:
+    """Writes made in one turn of the event loop go out as one SSH data packet.
+
+    A real shell's output reaches sshd through a pipe that sshd drains in chunks; writing every
+    ``echo`` as its own packet would make the demo costlier than the machines it imitates.
+    """
+
+    def __init__(self, write: Callable[[str], object]) -> None:
+        self._write = write
+        self._parts: list[str] = []
+        self._scheduled = False
+
+    def write(self, text: str) -> None:
+        self._parts.append(text)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._parts:
+            text, self._parts = "".join(self._parts), []
+            try:
+                self._write(text)
+            except (BrokenPipeError, ConnectionError, asyncssh.Error):
+                pass
 
 
 class _Session(asyncssh.SSHServerSession):
@@ -87,7 +116,11 @@ class _Session(asyncssh.SSHServerSession):
                 return
             await self._node.unfrozen.wait()
             shell = Shell(self._node.world, self._user, resolve)
-            status = await shell.run(self._command, chan.write, chan.write_stderr)
+            out = _Coalesced(chan.write)
+            err = _Coalesced(chan.write_stderr)
+            status = await shell.run(self._command, out.write, err.write)
+            out.flush()
+            err.flush()
             chan.exit(status)
         except (BrokenPipeError, ConnectionError, asyncssh.Error):
             pass

@@ -197,6 +197,39 @@ async def sleep(call: Call) -> int:
     return 0
 
 
+def _duration(text: str) -> float | None:
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(text[-1:])
+    try:
+        return float(text[:-1] if scale else text) * (scale or 1)
+    except ValueError:
+        return None
+
+
+async def timeout(call: Call) -> int:
+    """GNU coreutils ``timeout [-k DUR] [-s SIG] DURATION COMMAND...``: 124 when time runs out."""
+    args = call.argv[1:]
+    while args and args[0].startswith("-") and args[0] != "-":
+        flag = args.pop(0)
+        if flag in ("-k", "-s", "--kill-after", "--signal") and args:
+            args.pop(0)
+    if len(args) < 2:
+        call.err("timeout: missing operand\nTry 'timeout --help' for more information.\n")
+        return 125
+    limit = _duration(args[0])
+    if limit is None:
+        call.err(f"timeout: invalid time interval \u2018{args[0]}\u2019\n")
+        return 125
+    target = call.shell.resolve(call.shell, args[1])
+    if target is None:
+        call.err(f"timeout: failed to run command \u2018{args[1]}\u2019: No such file or directory\n")
+        return 127
+    inner = Call(args[1:], call.stdin, call.out, call.err, call.shell, call.lineno)
+    try:
+        return await asyncio.wait_for(target(inner), limit)
+    except TimeoutError:
+        return 124
+
+
 async def command(call: Call) -> int:
     args = call.argv[1:]
     if args and args[0] in ("-v", "-V"):
@@ -334,5 +367,5 @@ COMMANDS = {
     "df": df, "free": free, "uptime": uptime, "uname": uname, "sleep": sleep,
     "command": command, "true": true, "false": false, ":": true, "exit": exit_,
     "export": export, "cd": true, "hostname": hostname, "nproc": nproc, "whoami": whoami,
-    "id": id_, "date": date, "test": test, "[": test,
+    "id": id_, "date": date, "test": test, "[": test, "timeout": timeout,
 }  # fmt: skip

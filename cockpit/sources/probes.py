@@ -36,6 +36,7 @@ HOST_PARTS = {
 STAT = "grep '^cpu ' /proc/stat"
 FIRST_STAT = f"{STAT}; sleep 0.25; {STAT}"
 NO_SUCH_COMMAND = 127
+TIMED_OUT = 124
 UNAVAILABLE = {"[n/a]", "[not supported]", "n/a", "[unknown error]", "[gpu is lost]", ""}
 
 
@@ -56,15 +57,23 @@ class Part:
     rc: int | None
 
 
-def build_script(probes: Iterable[str], nonce: str, *, first: bool) -> str:
-    """The whole poll as one script; ``first`` samples /proc/stat twice so CPU % exists at once."""
+def build_script(probes: Iterable[str], nonce: str, *, first: bool, gpu_timeout: float | None = None) -> str:
+    """The whole poll as one script; ``first`` samples /proc/stat twice so CPU % exists at once.
+
+    ``gpu_timeout`` wraps nvidia-smi in coreutils ``timeout``: a wedged driver makes nvidia-smi
+    hang, and closing our channel does not stop a process on the node, so without it every poll
+    would leave one more hung nvidia-smi (and sshd session) behind.
+    """
     parts: list[tuple[str, str]] = []
     wanted = set(probes)
     if "host" in wanted:
         parts.extend(HOST_PARTS.items())
         parts.append(("stat", FIRST_STAT if first else STAT))
     if "gpus" in wanted:
-        parts.append(("gpus", GPU_QUERY))
+        query = GPU_QUERY
+        if gpu_timeout is not None:
+            query = f"timeout -k 2 {max(1.0, gpu_timeout):g} {GPU_QUERY}"
+        parts.append(("gpus", query))
     lines = []
     for name, command in parts:
         lines.append(f"echo @@{nonce}:begin:{name}")
@@ -245,7 +254,11 @@ def parse_gpus(text: str, rc: int | None) -> tuple[GpuReading, ...] | ProbeError
     instead of CSV (driver not loaded, no devices) becomes a ProbeError in its own words.
     """
     if rc == NO_SUCH_COMMAND:
+        if re.search(r"\btimeout: (not found|command not found)", text):
+            return ProbeError("gpus", "the node has no `timeout` command (coreutils) to bound nvidia-smi")
         return ()
+    if rc == TIMED_OUT:
+        return ProbeError("gpus", "nvidia-smi timed out (a hung driver?)")
     rows: list[GpuReading] = []
     problems: list[str] = []
     for line in text.splitlines():

@@ -1,0 +1,192 @@
+"""The engine against real OpenSSH daemons: readings, one persistent connection, nvidia-smi failures."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from cockpit.model import NodeStatus
+from cockpit.snapshot import snapshot_json
+from cockpit.sources.probes import GPU_FIELDS
+
+pytestmark = pytest.mark.integration
+
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+def _local_mem_total() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no MemTotal in /proc/meminfo")
+
+
+def _local_df() -> dict[str, int]:
+    """Mount point -> size in bytes, from this machine's own ``df -P -k`` (sshd runs right here)."""
+    out = subprocess.run(["df", "-P", "-k"], capture_output=True, text=True).stdout.splitlines()[1:]
+    sizes = {}
+    for line in out:
+        match = re.match(r"^(.+?)\s+(\d+)\s+\d+\s+\d+\s+\d+%\s+(.+)$", line)
+        if match:
+            sizes[match[3]] = int(match[2]) * 1024
+    return sizes
+
+
+async def test_one_cycle_reads_host_and_gpus(lab, validate_snapshot):
+    srv = lab.server("a", gpus=2)
+    cluster = lab.cluster([{"name": "a", "host": "127.0.0.1", "port": srv.port, "tags": ["gpu"]}])
+    async with lab.engine(cluster) as engine:
+        state = await engine.cycle()
+
+    node = lab.node(state, "a")
+    assert node.status is NodeStatus.UP, node.error
+    assert node.error is None and node.gpu_error is None
+    host = node.host
+    assert host is not None
+    assert host.load1 is not None and host.load1 >= 0
+    assert host.cpu_pct is not None and 0 <= host.cpu_pct <= 100, "the first poll samples /proc/stat twice"
+    assert host.mem_total_bytes == _local_mem_total()
+    assert host.mem_available_bytes is not None and 0 < host.mem_available_bytes <= host.mem_total_bytes
+    assert host.uptime_s is not None and host.uptime_s > 0
+    local = _local_df()
+    mounts = {d.mount: d for d in host.disks}
+    assert "/" in mounts, f"the root filesystem is missing from the disks: {sorted(mounts)} (df: {local})"
+    for disk in host.disks:
+        assert disk.size_bytes == local.get(disk.mount), disk
+        assert disk.used_pct is not None and 0 <= disk.used_pct <= 100
+
+    assert [g.index for g in node.gpus] == [0, 1]
+    assert all(g.name == H100 and g.mem_total_mib == 81559 and g.power_limit_w == 700.0 for g in node.gpus)
+    assert node.gpus[0].uuid == "GPU-634ded5f-3d6f-51f5-a5b5-62c1318497cf"
+    assert all(g.util_pct is not None and 0 <= g.util_pct <= 100 for g in node.gpus)
+    assert all(g.temp_c is not None and g.power_w is not None for g in node.gpus)
+    # The fake was reached through the session's PATH, with the probe's own command line.
+    calls = srv.nvidia_smi_calls()
+    assert calls == [f"--query-gpu={','.join(GPU_FIELDS)} --format=csv,noheader,nounits"]
+
+    document = snapshot_json(state)
+    validate_snapshot(document)
+    datetime.fromisoformat(document["generated_at"].replace("Z", "+00:00"))
+    (entry,) = document["nodes"]
+    assert entry["status"] == "up" and entry["name"] == "a" and entry["tags"] == ["gpu"]
+    assert len(entry["gpus"]) == 2 and entry["disks"] and entry["mem_total_bytes"] == host.mem_total_bytes
+
+
+async def test_one_persistent_connection_many_channels(lab):
+    srv = lab.server("a")
+    cluster = lab.cluster([{"name": "a", "host": "127.0.0.1", "port": srv.port}])
+    async with lab.engine(cluster) as engine:
+        conns, sockets, served, last_ok = [], [], [], []
+        for _ in range(4):
+            state = await engine.cycle()
+            node = lab.node(state, "a")
+            assert node.status is NodeStatus.UP, node.error
+            conns.append(await engine.pool.connection("a"))
+            sockets.append(lab.own_connections(srv.port))
+            served.append(srv.connection_count())
+            last_ok.append(node.last_ok)
+
+        assert all(conn is conns[0] for conn in conns), "the pool opened a new connection"
+        assert len(sockets[0]) == 1 and all(s == sockets[0] for s in sockets), sockets
+        assert served == [1, 1, 1, 1], "sshd forked more than one connection child"
+        assert last_ok == sorted(set(last_ok)), "every cycle must bring a fresh answer"
+        assert len(srv.nvidia_smi_calls()) == 4, "one probe batch (one channel) per cycle"
+
+        # Several channels at the same time on the same connection: concurrent, not queued.
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        results = await asyncio.gather(
+            *(engine.pool.run("a", f"sleep 1; echo channel-{i}", 10) for i in range(4))
+        )
+        elapsed = loop.time() - start
+        assert [r.stdout.strip() for r in results] == [f"channel-{i}" for i in range(4)]
+        assert all(r.exit_status == 0 for r in results)
+        assert elapsed < 2.5, f"4 x 1 s commands took {elapsed:.2f}s: channels did not run in parallel"
+        assert lab.own_connections(srv.port) == sockets[0]
+        assert srv.connection_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("driver-error", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"),
+        ("no-devices", "No devices were found"),
+    ],
+)
+async def test_nvidia_smi_failure_keeps_node_up_with_its_words(lab, validate_snapshot, mode, words):
+    srv = lab.server("a")
+    srv.set_nvidia_smi(mode)
+    cluster = lab.cluster([{"name": "a", "host": "127.0.0.1", "port": srv.port}])
+    async with lab.engine(cluster) as engine:
+        state = await engine.cycle()
+    node = lab.node(state, "a")
+    assert node.status is NodeStatus.UP, node.error
+    assert node.host is not None and node.host.load1 is not None, "the host probe is unaffected"
+    assert node.gpus == ()
+    assert node.gpu_error is not None and words in node.gpu_error
+    assert node.error is not None and node.error.startswith("gpus:") and words in node.error
+    document = snapshot_json(state)
+    validate_snapshot(document)
+    assert words in document["nodes"][0]["gpu_error"]
+
+
+async def test_nvidia_smi_hang_makes_node_stale_not_the_others(lab):
+    hung, fine = lab.server("hung"), lab.server("fine")
+    cluster = lab.cluster(
+        [
+            {"name": "hung", "host": "127.0.0.1", "port": hung.port},
+            {"name": "fine", "host": "127.0.0.1", "port": fine.port},
+        ]
+    )
+    async with lab.engine(cluster) as engine:
+        ticker = lab.ticker(engine)
+        first = await ticker.first()
+        good = lab.node(first, "hung")
+        assert good.status is NodeStatus.UP and len(good.gpus) == 2, good.error
+
+        hung.set_nvidia_smi("hang")
+        fine_ok = [lab.node(first, "fine").last_ok]
+        stale = None
+        for _ in range(7):
+            state = await ticker.cycle()
+            other = lab.node(state, "fine")
+            assert other.status is NodeStatus.UP, other.error
+            fine_ok.append(other.last_ok)
+            node = lab.node(state, "hung")
+            if node.status is NodeStatus.STALE:
+                stale = node
+                break
+        assert stale is not None, "a hanging nvidia-smi must make the node stale"
+        assert stale.error is not None and "timed out" in stale.error, stale.error
+        assert stale.last_ok == good.last_ok, "the last good reading is kept"
+        assert stale.gpus == good.gpus and stale.host == good.host
+        assert fine_ok == sorted(set(fine_ok)), "the healthy node answered every cycle"
+        assert max(ticker.durations) < 0.95, ticker.durations
+
+        hung.set_nvidia_smi("ok")
+        for _ in range(4):
+            state = await ticker.cycle()
+            if lab.node(state, "hung").status is NodeStatus.UP:
+                break
+        recovered = lab.node(state, "hung")
+        assert recovered.status is NodeStatus.UP and recovered.last_ok > good.last_ok, recovered.error
+
+
+async def test_hung_nvidia_smi_does_not_pile_up_on_the_node(lab):
+    srv = lab.server("a")
+    cluster = lab.cluster([{"name": "a", "host": "127.0.0.1", "port": srv.port}])
+    async with lab.engine(cluster) as engine:
+        ticker = lab.ticker(engine)
+        await ticker.first()
+        srv.set_nvidia_smi("hang")
+        for _ in range(6):
+            await ticker.cycle()
+        calls = len(srv.nvidia_smi_calls())
+        alive = srv.running_nvidia_smi()
+    assert calls >= 3, "at least two polls timed out"
+    assert alive <= 1, f"{alive} nvidia-smi processes still hang on the node after {calls - 1} polls"
