@@ -23,6 +23,9 @@ _ESCAPES = re.compile(
     re.VERBOSE,
 )
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidirectional overrides and zero-width characters can make a name read as another one
+# ("Trojan Source"); they have no business in a host, container or process name.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def clean(text: str, *, limit: int = 512) -> str:
@@ -30,6 +33,7 @@ def clean(text: str, *, limit: int = 512) -> str:
     text = _ESCAPES.sub("", text)
     text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
     text = _CONTROLS.sub("?", text)
+    text = _INVISIBLE.sub("", text)
     text = text.replace("\ufffd", "?")
     if len(text) > limit:
         text = text[: limit - 1] + "…"

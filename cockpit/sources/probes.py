@@ -30,7 +30,8 @@ GPU_QUERY = f"nvidia-smi --query-gpu={','.join(GPU_FIELDS)} --format=csv,noheade
 HOST_PARTS = {
     "loadavg": "cat /proc/loadavg",
     "uptime": "cat /proc/uptime",
-    "meminfo": "cat /proc/meminfo",
+    # Only the lines we read: a full meminfo is ~50 lines to ship and parse every cycle.
+    "meminfo": "grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached):' /proc/meminfo",
     "df": "df -P -k",
 }
 STAT = "grep '^cpu ' /proc/stat"
