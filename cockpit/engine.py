@@ -52,6 +52,7 @@ class Engine:
         self.pool = pool or SshPool(cluster)
         self._clock = clock
         self._nonce = new_nonce()
+        self._marker = f"@@{self._nonce}:done"
         self._sem = asyncio.Semaphore(cluster.ssh.max_concurrency)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._last_ok: dict[str, _Success] = {}
@@ -125,7 +126,7 @@ class Engine:
         )
         try:
             async with self._sem, asyncio.timeout(self._timeout_for(node)):
-                result = await self.pool.run(name, script, self.cluster.ssh.command_timeout)
+                result = await self.pool.poll(name, script, self._marker, self.cluster.ssh.command_timeout)
         except ConnectFailure as exc:
             self._last[name] = _Failure(self._clock(), str(exc), connect=True)
             return

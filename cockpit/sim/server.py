@@ -43,6 +43,9 @@ def loopback_address(host: str) -> str:
     return str(addr)
 
 
+STDIN_SHELLS = frozenset({"sh", "/bin/sh", "sh -s", "/bin/sh -s", "bash", "/bin/bash"})
+
+
 class _Coalesced:
     """Writes made in one turn of the event loop go out as one SSH data packet.
 
@@ -79,6 +82,8 @@ class _Session(asyncssh.SSHServerSession):
         self._chan: asyncssh.SSHServerChannel | None = None
         self._command: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stdin: asyncio.Queue[str | None] = asyncio.Queue()
+        self._pending = ""
 
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self._chan = chan
@@ -99,7 +104,18 @@ class _Session(asyncssh.SSHServerSession):
     def session_started(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def data_received(self, data: str, datatype: object) -> None:
+        """Standard input: complete lines go to a ``sh`` reading its script from stdin."""
+        self._pending += data
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            self._stdin.put_nowait(line)
+
     def eof_received(self) -> bool:
+        if self._pending:
+            self._stdin.put_nowait(self._pending)
+            self._pending = ""
+        self._stdin.put_nowait(None)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -118,7 +134,10 @@ class _Session(asyncssh.SSHServerSession):
             shell = Shell(self._node.world, self._user, resolve)
             out = _Coalesced(chan.write)
             err = _Coalesced(chan.write_stderr)
-            status = await shell.run(self._command, out.write, err.write)
+            if self._command.strip() in STDIN_SHELLS:
+                status = await self._run_stdin(shell, out, err)
+            else:
+                status = await shell.run(self._command, out.write, err.write)
             out.flush()
             err.flush()
             chan.exit(status)
@@ -128,6 +147,15 @@ class _Session(asyncssh.SSHServerSession):
             log.exception("sim node %s: command %r failed", self._node.name, self._command)
             chan.write_stderr("sh: 1: internal simulator error\n")
             chan.exit(2)
+
+    async def _run_stdin(self, shell: Shell, out: _Coalesced, err: _Coalesced) -> int:
+        """``sh`` with no arguments reads its script from stdin and runs each line as it comes,
+        keeping ``$?`` and variables between lines, until end of input."""
+        status = 0
+        while (line := await self._stdin.get()) is not None:
+            if line.strip():
+                status = await shell.run(line, out.write, err.write)
+        return status
 
 
 class _Server(asyncssh.SSHServer):

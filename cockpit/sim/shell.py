@@ -207,7 +207,7 @@ class Shell:
                     err(f"{prefix}{target}: Bad file descriptor\n")
                     return 2
             elif r.op == "<":
-                content = procfs.read(self.world, target)
+                content = "" if target == "/dev/null" else procfs.read(self.world, target)
                 if content is None:
                     err(f"{prefix}cannot open {target}: No such file\n")
                     return 2

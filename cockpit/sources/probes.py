@@ -78,7 +78,8 @@ def build_script(probes: Iterable[str], nonce: str, *, first: bool, gpu_timeout:
     lines = []
     for name, command in parts:
         lines.append(f"echo @@{nonce}:begin:{name}")
-        lines.append(f"{command} 2>&1")
+        # stdin from /dev/null: the poll may run in a shell that reads its script from stdin.
+        lines.append(f"{command} 2>&1 </dev/null")
         lines.append(f"echo @@{nonce}:end:{name}:$?")
     return "\n".join(lines) + "\n"
 

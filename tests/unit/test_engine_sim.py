@@ -280,3 +280,38 @@ async def test_jump_host_chain_shares_the_jump_connection(tmp_path: Path) -> Non
     finally:
         await engine.close()
         await sim.stop()
+
+
+async def test_polls_reuse_one_shell_channel_and_replace_it_after_a_timeout(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    engine = Engine(cluster)
+    try:
+        await engine.cycle()
+        shell = engine.pool._entries["gpu-a"].shell
+        assert shell is not None
+        await engine.cycle()
+        assert engine.pool._entries["gpu-a"].shell is shell
+        sim.slow_command("gpu-a", 3)
+        await engine.cycle()
+        assert engine.pool._entries["gpu-a"].shell is None, "a timed-out shell is closed"
+        sim.slow_command("gpu-a", 0)
+        state = await engine.cycle()
+        assert state.node("gpu-a").status is NodeStatus.UP
+        assert engine.pool._entries["gpu-a"].shell not in (None, shell)
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_hosts_whose_shell_cannot_read_stdin_fall_back_to_one_exec_per_poll(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    engine = Engine(cluster)
+    try:
+        engine.pool._entries["gpu-a"].shell_failures = 3
+        state = await engine.cycle()
+        assert state.node("gpu-a").status is NodeStatus.UP
+        assert state.node("gpu-a").gpus
+        assert engine.pool._entries["gpu-a"].shell is None
+    finally:
+        await engine.close()
+        await sim.stop()

@@ -543,8 +543,8 @@ def test_build_script_fences_every_part_and_captures_its_status():
         assert f"echo @@{NONCE}:begin:{name}\n" in script
         assert f"echo @@{NONCE}:end:{name}:$?\n" in script
     for command in [*HOST_PARTS.values(), GPU_QUERY]:
-        assert f"\n{command} 2>&1\n" in script
-    assert f"\n{STAT} 2>&1\n" in script and "sleep" not in script
+        assert f"\n{command} 2>&1 </dev/null\n" in script
+    assert f"\n{STAT} 2>&1 </dev/null\n" in script and "sleep" not in script
     assert script.index(f"begin:{names[0]}") < script.index(f"begin:{names[-1]}")
 
 
