@@ -28,8 +28,8 @@ NODE_COLUMNS = (
     Column("mem", "MEM", 4, 1, "right", deadband=2),
     Column("disk", "DISK", 4, 2, "right", deadband=1),
     Column("gpus", "GPUS", 4, 2, "right"),
-    Column("hot", "HOT", 5, 1, "right", deadband=2),
-    Column("power", "POWER", 6, 4, "right", deadband=25),
+    Column("hot", "HOT", 5, 1, "right", deadband=3),
+    Column("power", "POWER", 6, 4, "right", deadband=50),
     # INFO carries a down node's reason: it survives narrow terminals, and takes the spare width.
     Column("info", "INFO", 12, 1, flex=True),
 )
@@ -38,10 +38,11 @@ GPU_COLUMNS = (
     Column("node", "NODE", 14, 0),
     Column("gpu", "#", 2, 0, "right"),
     Column("name", "MODEL", 14, 4),
-    Column("util", "UTIL", 14, 0, deadband=5),
+    Column("util", "UTIL", 14, 0, deadband=8),
     Column("mem", "MEMORY", 10, 1, "right", deadband=0.5),
     Column("temp", "TEMP", 5, 0, "right", deadband=2),
-    Column("power", "POWER", 9, 1, "right", deadband=15),
+    # GPU power's value is a percentage of its limit, so the deadband scales with the card.
+    Column("power", "POWER", 9, 1, "right", deadband=5),
     Column("util_hist", "UTIL 10m", 20, 3),
     Column("temp_hist", "TEMP 10m", 20, 3),
 )
@@ -116,9 +117,21 @@ def short_gpu_name(name: str | None) -> str:
     return clean(name)
 
 
+def _of_limit(gpu: GpuReading) -> float | None:
+    if gpu.power_w is None:
+        return None
+    return 100 * gpu.power_w / gpu.power_limit_w if gpu.power_limit_w else gpu.power_w
+
+
 def _history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
+    """Completed buckets only: the current value is in its own column, and a sparkline that
+    changes once per bucket costs a few bytes a minute instead of a few every cycle."""
     per = max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
-    return bucketed(state.history.points(node, index, metric), per)
+    points = state.history.points(node, index, metric)
+    if not points:
+        return []
+    current = state.seq // per
+    return bucketed([p for p in points if p[0] // per < current], per)
 
 
 def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
@@ -142,7 +155,7 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
         _measured(util, util_text, "stale" if stale else "info"),
         _measured(mem_gib, mem, "stale" if stale else _cls(rules.RAM.judge(gpu.mem_pct))),
         _measured(gpu.temp_c, num(gpu.temp_c, 0, "°C"), temp_cls),
-        _measured(gpu.power_w, power, "stale" if stale else _cls(rules.gpu_power(gpu))),
+        _measured(_of_limit(gpu), power, "stale" if stale else _cls(rules.gpu_power(gpu))),
         (sparkline(_history(state, node.name, gpu.index, "util"), 20, 0, 100), "info"),
         (sparkline(_history(state, node.name, gpu.index, "temp"), 20, 30, 90), temp_cls),
     )
@@ -150,6 +163,15 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
 
 def gpu_rows(state: ClusterState) -> list[tuple[tuple[str, int], tuple[Cell, ...]]]:
     return [((node.name, gpu.index), gpu_row(node, gpu, state)) for node, gpu in state.gpus()]
+
+
+def _total_power(watts: float) -> str:
+    """Coarse on purpose: the summary line is resent whole whenever its text changes."""
+    if watts >= 10_000:
+        return f"{watts / 1000:.0f} kW"
+    if watts >= 1000:
+        return f"{watts / 1000:.1f} kW"
+    return f"{round(watts, -1):.0f} W"
 
 
 def summary(state: ClusterState) -> str:
@@ -164,7 +186,7 @@ def summary(state: ClusterState) -> str:
         clean(state.cluster),
         f"{len(state.nodes)} nodes: {up} up, {stale} stale, {down} down",
         f"{len(gpus)} GPUs",
-        (f"{power / 1000:.1f} kW" if power >= 1000 else f"{power:.0f} W") if gpus else "",
+        _total_power(power) if gpus else "",
         f"hottest {hot:.0f}°C" if hot is not None else "",
         f"every {state.refresh:g}s",
     ]

@@ -135,7 +135,7 @@ async def test_nvidia_smi_failure_keeps_node_up_with_its_words(lab, validate_sna
     assert words in document["nodes"][0]["gpu_error"]
 
 
-async def test_nvidia_smi_hang_makes_node_stale_not_the_others(lab):
+def _two_nodes(lab):
     hung, fine = lab.server("hung"), lab.server("fine")
     cluster = lab.cluster(
         [
@@ -143,6 +143,13 @@ async def test_nvidia_smi_hang_makes_node_stale_not_the_others(lab):
             {"name": "fine", "host": "127.0.0.1", "port": fine.port},
         ]
     )
+    return hung, cluster
+
+
+async def test_nvidia_smi_hang_is_bounded_and_flagged_not_the_others(lab):
+    """A wedged driver: nvidia-smi never answers. The node stays up (its host probe still answers),
+    the last good GPUs stay on screen flagged by gpu_error, and the other node is not delayed."""
+    hung, cluster = _two_nodes(lab)
     async with lab.engine(cluster) as engine:
         ticker = lab.ticker(engine)
         first = await ticker.first()
@@ -150,6 +157,47 @@ async def test_nvidia_smi_hang_makes_node_stale_not_the_others(lab):
         assert good.status is NodeStatus.UP and len(good.gpus) == 2, good.error
 
         hung.set_nvidia_smi("hang")
+        fine_ok = [lab.node(first, "fine").last_ok]
+        flagged = None
+        for _ in range(6):
+            state = await ticker.cycle()
+            other = lab.node(state, "fine")
+            assert other.status is NodeStatus.UP, other.error
+            fine_ok.append(other.last_ok)
+            node = lab.node(state, "hung")
+            assert node.status is NodeStatus.UP, node.error
+            if node.gpu_error:
+                flagged = node
+                break
+        assert flagged is not None, "a hanging nvidia-smi must show as a GPU probe error"
+        assert "timed out" in flagged.gpu_error, flagged.gpu_error
+        assert flagged.error is not None and flagged.error.startswith("gpus:"), flagged.error
+        assert flagged.gpus == good.gpus, "the last good GPUs are kept (flagged), not dropped"
+        assert flagged.last_ok > good.last_ok and flagged.host is not None, "the host probe is fresh"
+        assert fine_ok == sorted(set(fine_ok)), "the healthy node answered every cycle"
+        assert max(ticker.durations) < 0.95, ticker.durations
+
+        hung.set_nvidia_smi("ok")
+        for _ in range(4):
+            state = await ticker.cycle()
+            if lab.node(state, "hung").gpu_error is None:
+                break
+        recovered = lab.node(state, "hung")
+        assert recovered.status is NodeStatus.UP and recovered.gpu_error is None, recovered.error
+        assert recovered.gpus and recovered.gpus != good.gpus, "fresh GPU readings again"
+
+
+async def test_hung_command_makes_node_stale_not_the_others(lab):
+    """The whole poll hangs (here `df` on a dead NFS mount): past command_timeout the node is stale,
+    its last good reading kept with the timeout as the error, and the other node keeps its cadence."""
+    hung, cluster = _two_nodes(lab)
+    async with lab.engine(cluster) as engine:
+        ticker = lab.ticker(engine)
+        first = await ticker.first()
+        good = lab.node(first, "hung")
+        assert good.status is NodeStatus.UP and len(good.gpus) == 2, good.error
+
+        hung.set_df("hang")
         fine_ok = [lab.node(first, "fine").last_ok]
         stale = None
         for _ in range(7):
@@ -161,14 +209,14 @@ async def test_nvidia_smi_hang_makes_node_stale_not_the_others(lab):
             if node.status is NodeStatus.STALE:
                 stale = node
                 break
-        assert stale is not None, "a hanging nvidia-smi must make the node stale"
+        assert stale is not None, "a poll that never finishes must make the node stale"
         assert stale.error is not None and "timed out" in stale.error, stale.error
         assert stale.last_ok == good.last_ok, "the last good reading is kept"
         assert stale.gpus == good.gpus and stale.host == good.host
         assert fine_ok == sorted(set(fine_ok)), "the healthy node answered every cycle"
         assert max(ticker.durations) < 0.95, ticker.durations
 
-        hung.set_nvidia_smi("ok")
+        hung.set_df("ok")
         for _ in range(4):
             state = await ticker.cycle()
             if lab.node(state, "hung").status is NodeStatus.UP:

@@ -402,13 +402,14 @@ def test_gpu_history_sparkline_from_the_state():
     cells = cells_by_column(
         rows.gpu_row(node, node.gpus[0], state(node, seq=60, history=history)), rows.GPU_COLUMNS
     )
-    # refresh 2 s, 30 s a character: 15 cycles a bucket -> buckets 0..4, the last one at 100 %
-    assert cells["util_hist"][0] == " " * 15 + "▁▁▁" + "█" + "█"
-    assert cells["temp_hist"][0].strip() == "█" * 5
+    # refresh 2 s, 30 s a character: 15 cycles a bucket. At cycle 60 bucket 4 is still filling,
+    # so completed buckets 0..3 are drawn, the last one (cycles 45..59) at 100 %.
+    assert cells["util_hist"][0] == " " * 16 + "▁▁▁" + "█"
+    assert cells["temp_hist"][0].strip() == "█" * 4
     earlier = cells_by_column(
         rows.gpu_row(node, node.gpus[0], state(node, seq=30, history=history)), rows.GPU_COLUMNS
     )
-    assert earlier["util_hist"][0] == " " * 17 + "▁▁▁"  # a state shows only its own cycles
+    assert earlier["util_hist"][0] == " " * 18 + "▁▁"  # a state shows only its own cycles
 
 
 def test_node_rows_and_gpu_rows_keys():
