@@ -149,7 +149,7 @@ class Cluster(Strict):
 
     @property
     def reconnect_max(self) -> float:
-        return self.ssh.reconnect_max or 2 * self.refresh
+        return self.ssh.reconnect_max or self.refresh
 
 
 def expand_path(text: str) -> Path:

@@ -122,7 +122,8 @@ class Engine:
             node.probes,
             self._nonce,
             first=previous is None,
-            gpu_timeout=max(1.0, self.cluster.ssh.command_timeout - 1),
+            # df and nvidia-smi may both hang; together they must end inside the poll's timeout.
+            gpu_timeout=max(1.0, (self.cluster.ssh.command_timeout - 1) / 2),
         )
         try:
             async with self._sem, asyncio.timeout(self._timeout_for(node)):
@@ -183,6 +184,8 @@ class Engine:
         error = None
         if isinstance(last.host, ProbeError):
             error = f"host: {last.host.reason}"
+        elif isinstance(last.host, HostReading) and last.host.warnings:
+            error = f"host: {'; '.join(last.host.warnings)}"
         elif gpu_error:
             error = f"gpus: {gpu_error}"
         age = now - last.at

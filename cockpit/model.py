@@ -76,6 +76,8 @@ class HostReading:
     mem_available_bytes: int | None = None
     uptime_s: float | None = None
     disks: tuple[Disk, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Parts of the probe that failed while the rest answered (a df stuck on NFS, say)."""
 
     @property
     def mem_used_bytes(self) -> int | None:

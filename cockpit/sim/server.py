@@ -153,6 +153,7 @@ class _Session(asyncssh.SSHServerSession):
         keeping ``$?`` and variables between lines, until end of input."""
         status = 0
         while (line := await self._stdin.get()) is not None:
+            await self._node.unfrozen.wait()  # a frozen node stalls a running shell too
             if line.strip():
                 status = await shell.run(line, out.write, err.write)
         return status

@@ -61,20 +61,23 @@ class Part:
 def build_script(probes: Iterable[str], nonce: str, *, first: bool, gpu_timeout: float | None = None) -> str:
     """The whole poll as one script; ``first`` samples /proc/stat twice so CPU % exists at once.
 
-    ``gpu_timeout`` wraps nvidia-smi in coreutils ``timeout``: a wedged driver makes nvidia-smi
-    hang, and closing our channel does not stop a process on the node, so without it every poll
-    would leave one more hung nvidia-smi (and sshd session) behind.
+    ``gpu_timeout`` wraps the commands that can hang in coreutils ``timeout``: nvidia-smi on a
+    wedged driver, df on a stale NFS mount. Closing our channel does not stop a process on the
+    node, so without it every poll would leave one more hung process (and sshd session) behind.
     """
+
+    def bounded(command: str) -> str:
+        if gpu_timeout is None:
+            return command
+        return f"timeout -k 2 {max(1.0, gpu_timeout):g} {command}"
+
     parts: list[tuple[str, str]] = []
     wanted = set(probes)
     if "host" in wanted:
-        parts.extend(HOST_PARTS.items())
+        parts.extend((name, bounded(cmd) if name == "df" else cmd) for name, cmd in HOST_PARTS.items())
         parts.append(("stat", FIRST_STAT if first else STAT))
     if "gpus" in wanted:
-        query = GPU_QUERY
-        if gpu_timeout is not None:
-            query = f"timeout -k 2 {max(1.0, gpu_timeout):g} {GPU_QUERY}"
-        parts.append(("gpus", query))
+        parts.append(("gpus", bounded(GPU_QUERY)))
     lines = []
     for name, command in parts:
         lines.append(f"echo @@{nonce}:begin:{name}")
@@ -246,6 +249,9 @@ def parse_host(parts: dict[str, Part], previous: CpuSample | None) -> HostReadin
         mem_available_bytes=available,
         uptime_s=parse_uptime(parts["uptime"].text) if "uptime" in parts else None,
         disks=parse_df(parts["df"].text) if "df" in parts else (),
+        warnings=("df timed out (a stale NFS mount?)",)
+        if "df" in parts and parts["df"].rc == TIMED_OUT
+        else (),
     )
 
 

@@ -8,11 +8,12 @@ same pool, so ten nodes behind one bastion share one connection to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,7 +232,8 @@ class SshPool:
             return entry.conn
 
     def _back_off(self, entry: _Entry, failure: ConnectFailure) -> None:
-        """Exponential backoff with full jitter, capped so recovery shows within two cycles."""
+        """Exponential backoff with jitter, capped at ``reconnect_max`` (default: one refresh) so a
+        node that comes back is seen within two cycles."""
         entry.failures += 1
         cap = self._cluster.reconnect_max
         delay = min(cap, 0.5 * 2 ** (entry.failures - 1))
@@ -292,24 +294,12 @@ class SshPool:
         conn = await self.connection(key)
         process = None
         try:
-            async with asyncio.timeout(timeout):
+            async with self._command_errors(key, timeout), asyncio.timeout(timeout):
                 process = await conn.create_process(command, encoding="utf-8", errors="replace")
                 stdout, truncated = await _read_capped(process.stdout)
                 stderr, _ = await _read_capped(process.stderr)
                 await process.wait()
                 return CommandResult(stdout, stderr, process.exit_status, truncated)
-        except TimeoutError:
-            raise CommandFailure(f"command timed out after {timeout:g}s") from None
-        except (
-            asyncssh.ChannelOpenError,
-            asyncssh.ConnectionLost,
-            asyncssh.DisconnectError,
-        ) as exc:
-            self._drop(key)
-            raise CommandFailure(f"connection lost: {getattr(exc, 'reason', exc)}") from None
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            self._drop(key)
-            raise CommandFailure(f"connection lost: {exc}") from None
         finally:
             if process is not None:
                 process.close()
@@ -328,7 +318,7 @@ class SshPool:
             return await self.run(key, script, timeout)
         conn = await self.connection(key)
         try:
-            async with asyncio.timeout(timeout):
+            async with self._command_errors(key, timeout), asyncio.timeout(timeout):
                 if entry.shell is None:
                     entry.shell = await conn.create_process(
                         "sh", encoding="utf-8", errors="replace", stderr=asyncssh.DEVNULL
@@ -336,21 +326,32 @@ class SshPool:
                 shell = entry.shell
                 shell.stdin.write(f"{script}echo {marker}\n")
                 text = await _read_until(shell.stdout, f"{marker}\n")
-        except TimeoutError:
+        except CommandFailure:
             self._close_shell(entry)
-            raise CommandFailure(f"command timed out after {timeout:g}s") from None
+            raise
         except EOFError:
             self._close_shell(entry)
             entry.shell_failures += 1
             raise CommandFailure("the node's shell ended before answering") from None
-        except (asyncssh.ChannelOpenError, asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
+        entry.shell_failures = 0
+        return CommandResult(text, "", 0, truncated=len(text) >= MAX_OUTPUT)
+
+    @contextlib.asynccontextmanager
+    async def _command_errors(self, key: str, timeout: float) -> AsyncIterator[None]:
+        """One translation of what can go wrong with a command into what the operator reads."""
+        try:
+            yield
+        except TimeoutError:
+            raise CommandFailure(f"command timed out after {timeout:g}s") from None
+        except asyncssh.ChannelOpenError as exc:
+            # The connection is fine; the node (MaxSessions, say) refused one more channel.
+            raise CommandFailure(f"the node refused a new channel: {exc.reason}") from None
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
             self._drop(key)
             raise CommandFailure(f"connection lost: {getattr(exc, 'reason', exc)}") from None
         except (BrokenPipeError, ConnectionResetError) as exc:
             self._drop(key)
             raise CommandFailure(f"connection lost: {exc}") from None
-        entry.shell_failures = 0
-        return CommandResult(text, "", 0, truncated=len(text) >= MAX_OUTPUT)
 
     @staticmethod
     def _close_shell(entry: _Entry) -> None:

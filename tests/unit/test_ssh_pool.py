@@ -63,6 +63,6 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path: Path) -> None:
     for _ in range(6):
         pool._back_off(entry, ConnectFailure(DownReason.REFUSED))
         delays.append(round(entry.retry_at - now[0], 3))
-    # 0.5, 1, 2, then capped at reconnect_max = 2 x refresh = 4 s; the last roll takes half.
-    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 2.0]
-    assert pool.retry_in("n") == pytest.approx(2.0)
+    # 0.5, 1, 2, then capped at reconnect_max = refresh = 2 s; the last roll takes half.
+    assert delays == [0.5, 1.0, 2.0, 2.0, 2.0, 1.0]
+    assert pool.retry_in("n") == pytest.approx(1.0)
