@@ -420,7 +420,7 @@ def test_repository_cluster_yaml_loads():
     ]
     assert cluster.node("lambda-h100").jump == "hydra-ai"
     assert cluster.node("hydra-storage").probes == ["host"]
-    assert cluster.reconnect_max == 2 * cluster.refresh
+    assert cluster.reconnect_max == cluster.refresh
     assert cluster.source == str(REPO / "cluster.yaml")
 
 
