@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cockpit.config import Cluster, NodeConfig
 from cockpit.model import CpuSample, GpuReading, HostReading, NodeStatus, ProbeError
@@ -59,6 +59,7 @@ class Engine:
         self._last_gpus: dict[str, tuple[GpuReading, ...]] = {}
         self._last: dict[str, _Success | _Failure] = {}
         self._cpu: dict[str, CpuSample] = {}
+        self._cpu_pct: dict[str, float] = {}
         self._seq = 0
         self._recorded: dict[str, float] = {}
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
@@ -141,9 +142,7 @@ class Engine:
         host: HostReading | ProbeError | None = None
         gpus: tuple[GpuReading, ...] | ProbeError | None = None
         if "host" in node.probes:
-            host = parse_host(parts, previous)
-            if isinstance(host, HostReading) and host.cpu_sample is not None:
-                self._cpu[name] = host.cpu_sample
+            host = self._with_cpu(name, parse_host(parts, previous), previous)
         if "gpus" in node.probes:
             part = parts.get("gpus")
             gpus = parse_gpus(part.text, part.rc) if part else ProbeError("gpus", "no answer")
@@ -152,6 +151,21 @@ class Engine:
         self._last_ok[name] = success
         if isinstance(gpus, tuple):
             self._last_gpus[name] = gpus
+
+    def _with_cpu(
+        self, name: str, host: HostReading | ProbeError, previous: CpuSample | None
+    ) -> HostReading | ProbeError:
+        """Keep the CPU sample to diff against next time. Polls closer together than a jiffy
+        (a manual refresh right after a cycle) see no counter move: keep the older sample and
+        the last CPU %, rather than showing CPU as unknown."""
+        if not isinstance(host, HostReading) or host.cpu_sample is None:
+            return host
+        if previous is not None and host.cpu_sample.total <= previous.total:
+            return replace(host, cpu_pct=self._cpu_pct.get(name))
+        self._cpu[name] = host.cpu_sample
+        if host.cpu_pct is not None:
+            self._cpu_pct[name] = host.cpu_pct
+        return host
 
     def _stale_after(self) -> float:
         return 2.5 * self.cluster.refresh

@@ -66,3 +66,26 @@ def test_backoff_grows_with_jitter_and_is_capped(tmp_path: Path) -> None:
     # 0.5, 1, 2, then capped at reconnect_max = refresh = 2 s; the last roll takes half.
     assert delays == [0.5, 1.0, 2.0, 2.0, 2.0, 1.0]
     assert pool.retry_in("n") == pytest.approx(1.0)
+
+
+def test_polls_closer_than_a_jiffy_keep_the_last_cpu_percent(tmp_path: Path) -> None:
+    from cockpit.engine import Engine
+    from cockpit.model import CpuSample, HostReading
+
+    cluster = Cluster.model_validate(
+        {
+            "cluster": "t",
+            "ssh": {"known_hosts": str(tmp_path / "kh")},
+            "nodes": [{"name": "n", "host": "127.0.0.1"}],
+        }
+    )
+    engine = Engine(cluster)
+    first = engine._with_cpu("n", HostReading(cpu_pct=37.5, cpu_sample=CpuSample(1000, 600)), None)
+    assert first.cpu_pct == 37.5
+    same = engine._with_cpu("n", HostReading(cpu_pct=None, cpu_sample=CpuSample(1000, 600)), first.cpu_sample)
+    assert same.cpu_pct == 37.5
+    assert engine._cpu["n"] == CpuSample(1000, 600)
+    later = engine._with_cpu(
+        "n", HostReading(cpu_pct=50.0, cpu_sample=CpuSample(1200, 700)), first.cpu_sample
+    )
+    assert later.cpu_pct == 50.0 and engine._cpu["n"] == CpuSample(1200, 700)
