@@ -60,6 +60,7 @@ class Engine:
         self._last: dict[str, _Success | _Failure] = {}
         self._cpu: dict[str, CpuSample] = {}
         self._cpu_pct: dict[str, float] = {}
+        self._scripts: dict[tuple[tuple[str, ...], bool], str] = {}
         self._seq = 0
         self._recorded: dict[str, float] = {}
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
@@ -119,13 +120,7 @@ class Engine:
     async def _poll(self, node: NodeConfig) -> None:
         name = node.name
         previous = self._cpu.get(name)
-        script = build_script(
-            node.probes,
-            self._nonce,
-            first=previous is None,
-            # df and nvidia-smi may both hang; together they must end inside the poll's timeout.
-            gpu_timeout=max(1.0, (self.cluster.ssh.command_timeout - 1) / 2),
-        )
+        script = self._script(node, first=previous is None)
         try:
             async with self._sem, asyncio.timeout(self._timeout_for(node)):
                 result = await self.pool.poll(name, script, self._marker, self.cluster.ssh.command_timeout)
@@ -151,6 +146,20 @@ class Engine:
         self._last_ok[name] = success
         if isinstance(gpus, tuple):
             self._last_gpus[name] = gpus
+
+    def _script(self, node: NodeConfig, *, first: bool) -> str:
+        """The poll script for this node; built once, it only differs on the first poll."""
+        key = (tuple(node.probes), first)
+        script = self._scripts.get(key)
+        if script is None:
+            script = self._scripts[key] = build_script(
+                node.probes,
+                self._nonce,
+                first=first,
+                # df and nvidia-smi may both hang; together they must end inside the poll's timeout.
+                gpu_timeout=max(1.0, (self.cluster.ssh.command_timeout - 1) / 2),
+            )
+        return script
 
     def _with_cpu(
         self, name: str, host: HostReading | ProbeError, previous: CpuSample | None
