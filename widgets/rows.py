@@ -123,15 +123,23 @@ def _of_limit(gpu: GpuReading) -> float | None:
     return 100 * gpu.power_w / gpu.power_limit_w if gpu.power_limit_w else gpu.power_w
 
 
+_SPARK_CACHE: dict[tuple[object, ...], list[float | None]] = {}
+
+
 def _history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
     """Completed buckets only: the current value is in its own column, and a sparkline that
-    changes once per bucket costs a few bytes a minute instead of a few every cycle."""
+    changes once per bucket costs a few bytes a minute instead of a few every cycle. Completed
+    buckets never change, so each sparkline is computed once per bucket, not once per cycle."""
     per = max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
-    points = state.history.points(node, index, metric)
-    if not points:
-        return []
     current = state.seq // per
-    return bucketed([p for p in points if p[0] // per < current], per)
+    key = (id(state.history.history), node, index, metric, per, current)
+    cached = _SPARK_CACHE.get(key)
+    if cached is None:
+        if len(_SPARK_CACHE) > 20_000:
+            _SPARK_CACHE.clear()
+        points = state.history.points(node, index, metric)
+        cached = _SPARK_CACHE[key] = bucketed([p for p in points if p[0] // per < current], per)
+    return cached
 
 
 def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
