@@ -9,6 +9,7 @@ field or power limit, 6 for "No devices were found", 9 when the driver cannot be
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from cockpit.sim import smi_fields as F
 from cockpit.sim.shell import Call
@@ -118,19 +119,35 @@ def _format(fmt: str) -> tuple[bool, bool] | None:
     return "noheader" not in parts, "nounits" not in parts
 
 
-def _query(call: Call, fields: str, fmt: str, gpus: list[Gpu], now: float, n: int) -> int:
+def _fields_and_shape(
+    call: Call, fields: str, fmt: str, canonical: Callable[[str], str | None]
+) -> tuple[list[str], bool, bool] | None:
+    """Resolve a ``--query-*`` field list and ``--format``, printing nvidia-smi's own error
+    (exit 2) for an unknown field or format."""
     names = []
     for field in fields.split(","):
-        name = F.canonical(field.strip())
+        name = canonical(field.strip())
         if name is None:
             call.out(f'Field "{field.strip()}" is not a valid field to query.\n\n')
-            return 2
+            return None
         names.append(name)
     shape = _format(fmt)
     if shape is None:
         call.out(BAD_FORMAT)
+        return None
+    return names, shape[0], shape[1]
+
+
+def _app_field(field: str) -> str | None:
+    name = F.APP_ALIASES.get(field, field)
+    return name if name in F.APP_FIELDS else None
+
+
+def _query(call: Call, fields: str, fmt: str, gpus: list[Gpu], now: float, n: int) -> int:
+    resolved = _fields_and_shape(call, fields, fmt, F.canonical)
+    if resolved is None:
         return 2
-    header, units = shape
+    names, header, units = resolved
     lines = [", ".join(F.header(nm) for nm in names)] if header else []
     for gpu in gpus:
         lines.append(", ".join(F.cell(F.UNITS[nm], F.value(nm, gpu, now, n), not units) for nm in names))
@@ -139,18 +156,10 @@ def _query(call: Call, fields: str, fmt: str, gpus: list[Gpu], now: float, n: in
 
 
 def _query_apps(call: Call, fields: str, fmt: str, gpus: list[Gpu]) -> int:
-    names = []
-    for field in fields.split(","):
-        name = F.APP_ALIASES.get(field.strip(), field.strip())
-        if name not in F.APP_FIELDS:
-            call.out(f'Field "{field.strip()}" is not a valid field to query.\n\n')
-            return 2
-        names.append(name)
-    shape = _format(fmt)
-    if shape is None:
-        call.out(BAD_FORMAT)
+    resolved = _fields_and_shape(call, fields, fmt, _app_field)
+    if resolved is None:
         return 2
-    header, units = shape
+    names, header, units = resolved
     lines = []
     if header:
         lines.append(
