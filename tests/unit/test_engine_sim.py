@@ -334,3 +334,31 @@ async def test_hosts_whose_shell_cannot_read_stdin_fall_back_to_one_exec_per_pol
     finally:
         await engine.close()
         await sim.stop()
+
+
+async def test_ssh_config_alias_hostname_port_and_user_are_honoured(tmp_path: Path) -> None:
+    """`host:` may be a ~/.ssh/config alias: HostName, Port and User come from that file."""
+    sim, live = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    port = live.node("gpu-a").port
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(f"Host hydra-ai\n    HostName 127.0.0.1\n    Port {port}\n    User typhon\n")
+    known = tmp_path / "known_hosts"
+    # known_hosts names the real address; the alias resolves to it through HostName.
+    cluster = Cluster.model_validate(
+        {
+            "cluster": "t",
+            "refresh": 1,
+            "ssh": {"known_hosts": str(known), "config_file": str(ssh_config), "agent": False},
+            "nodes": [{"name": "gpu-a", "host": "hydra-ai"}],
+        }
+    )
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        assert status(state, "gpu-a")[0] is NodeStatus.UP, state.node("gpu-a").error
+        conn = await engine.pool.connection("gpu-a")
+        assert conn.get_extra_info("username") == "typhon"
+        assert conn.get_extra_info("peername")[1] == port
+    finally:
+        await engine.close()
+        await sim.stop()
