@@ -15,6 +15,7 @@ from widgets.format import NA, SEVERITY_CLASS, age, bar, bucketed, num, pct, spa
 from widgets.table_model import Cell, Column
 
 SPARK_SECONDS_PER_CHAR = 30
+SPARK_WIDTH = 16
 STATUS_CLASS = {NodeStatus.UP: "ok", NodeStatus.STALE: "stale", NodeStatus.DOWN: "down"}
 
 # Deadbands: a change smaller than this is not repainted unless its severity changes, so an idle
@@ -37,14 +38,14 @@ NODE_COLUMNS = (
 GPU_COLUMNS = (
     Column("node", "NODE", 14, 0),
     Column("gpu", "#", 2, 0, "right"),
-    Column("name", "MODEL", 14, 4),
+    Column("name", "MODEL", 14, 3),
     Column("util", "UTIL", 14, 0, deadband=8),
     Column("mem", "MEMORY", 10, 1, "right", deadband=0.5),
     Column("temp", "TEMP", 5, 0, "right", deadband=2),
     # GPU power's value is a percentage of its limit, so the deadband scales with the card.
     Column("power", "POWER", 9, 1, "right", deadband=5),
-    Column("util_hist", "UTIL 10m", 20, 3),
-    Column("temp_hist", "TEMP 10m", 20, 3),
+    Column("util_hist", f"UTIL {SPARK_WIDTH * SPARK_SECONDS_PER_CHAR // 60}m", SPARK_WIDTH, 3),
+    Column("temp_hist", f"TEMP {SPARK_WIDTH * SPARK_SECONDS_PER_CHAR // 60}m", SPARK_WIDTH, 4),
 )
 
 
@@ -164,8 +165,8 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
         _measured(mem_gib, mem, "stale" if stale else _cls(rules.RAM.judge(gpu.mem_pct))),
         _measured(gpu.temp_c, num(gpu.temp_c, 0, "°C"), temp_cls),
         _measured(_of_limit(gpu), power, "stale" if stale else _cls(rules.gpu_power(gpu))),
-        (sparkline(_history(state, node.name, gpu.index, "util"), 20, 0, 100), "info"),
-        (sparkline(_history(state, node.name, gpu.index, "temp"), 20, 30, 90), temp_cls),
+        (sparkline(_history(state, node.name, gpu.index, "util"), SPARK_WIDTH, 0, 100), "info"),
+        (sparkline(_history(state, node.name, gpu.index, "temp"), SPARK_WIDTH, 30, 90), temp_cls),
     )
 
 

@@ -368,7 +368,7 @@ def test_gpu_row_cells():
     assert cells["mem"] == ("19.5/32G", "ok")
     assert cells["temp"] == ("86°C", "critical")
     assert cells["power"] == ("455/575W", "critical")  # above the RTX 5090 450 W critical line
-    assert cells["util_hist"] == (" " * 20, "info")
+    assert cells["util_hist"] == (" " * rows.SPARK_WIDTH, "info")
 
 
 def test_gpu_row_unknown_memory_and_utilization():
@@ -404,12 +404,12 @@ def test_gpu_history_sparkline_from_the_state():
     )
     # refresh 2 s, 30 s a character: 15 cycles a bucket. At cycle 60 bucket 4 is still filling,
     # so completed buckets 0..3 are drawn, the last one (cycles 45..59) at 100 %.
-    assert cells["util_hist"][0] == " " * 16 + "▁▁▁" + "█"
+    assert cells["util_hist"][0] == " " * (rows.SPARK_WIDTH - 4) + "▁▁▁" + "█"
     assert cells["temp_hist"][0].strip() == "█" * 4
     earlier = cells_by_column(
         rows.gpu_row(node, node.gpus[0], state(node, seq=30, history=history)), rows.GPU_COLUMNS
     )
-    assert earlier["util_hist"][0] == " " * 18 + "▁▁"  # a state shows only its own cycles
+    assert earlier["util_hist"][0] == " " * (rows.SPARK_WIDTH - 2) + "▁▁"  # a state shows only its own cycles
 
 
 def test_node_rows_and_gpu_rows_keys():
