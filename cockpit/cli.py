@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", help="one cycle, printed")
     _add_config(snap)
     snap.add_argument("--format", choices=("json", "table"), default="json")
+    check = sub.add_parser("check", help="one cycle judged: one line per alert, Nagios exit codes")
+    _add_config(check)
+    check.add_argument("--only", help="comma-separated groups: nodes, gpus")
+    check.add_argument("--watch", type=float, metavar="N", help="repeat every N seconds")
+    check.add_argument("--webhook", metavar="URL", help="POST new alerts as JSON (Slack-style text)")
     validate = sub.add_parser("validate", help="check a cluster.yaml and exit")
     validate.add_argument("path")
     return parser
@@ -70,9 +75,10 @@ def _load(explicit: str | None, *, demo: bool = False, refresh: float | None = N
 
 
 async def _one_cycle(cluster: Cluster):
+    from cockpit.check import one_shot
     from cockpit.engine import Engine
 
-    engine = Engine(cluster)
+    engine = Engine(one_shot(cluster))
     try:
         return await engine.cycle()
     finally:
@@ -117,8 +123,41 @@ def _run_sim(cluster: Cluster) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Nagios conventions throughout: a problem with the check itself is UNKNOWN (3)."""
+    from cockpit.check import GROUPS, UNKNOWN, run_check
+
+    try:
+        cluster = _load(args.config)
+    except ConfigError as exc:
+        print(exc.line, file=sys.stderr)
+        return UNKNOWN
+    only = {g.strip() for g in args.only.split(",") if g.strip()} if args.only else None
+    if only and not only <= set(GROUPS):
+        print(
+            f"--only: {','.join(sorted(only - set(GROUPS)))} (expected {', '.join(GROUPS)})", file=sys.stderr
+        )
+        return UNKNOWN
+    if args.watch is not None and args.watch < 1:
+        print(f"--watch: {args.watch:g} is too small (expected at least 1)", file=sys.stderr)
+        return UNKNOWN
+    on_new = None
+    if args.webhook:
+        from cockpit.webhook import poster
+
+        on_new = poster(args.webhook, cluster.cluster, lambda line: print(line, file=sys.stderr))
+    try:
+        return asyncio.run(
+            run_check(cluster, only, lambda line: print(line, flush=True), watch=args.watch, on_new=on_new)
+        )
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args)
     try:
         if args.command == "validate":
             cluster = load_cluster(args.path)

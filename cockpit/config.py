@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -129,6 +130,53 @@ class NodeConfig(Strict):
     sim: SimNode | None = None
 
 
+class Limit(Strict):
+    """Warning from ``warning`` up, critical above ``critical`` (the runbooks' "> 80")."""
+
+    warning: float
+    critical: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Limit:
+        if self.warning > self.critical:
+            raise PydanticCustomError(
+                "bad_value",
+                f"warning {self.warning:g} is above critical {self.critical:g} (expected warning ≤ critical)",
+            )
+        return self
+
+
+class LimitOverrides(Strict):
+    """Per tag or per GPU model: only the metrics given change."""
+
+    cpu: Limit | None = None
+    ram: Limit | None = None
+    disk: Limit | None = None
+    gpu_temp: Limit | None = None
+    gpu_power: Limit | None = None
+
+
+class Thresholds(Strict):
+    """Defaults are runbook 000's "Normal Operating Ranges"; override per metric, tag or model."""
+
+    cpu: Limit = Limit(warning=60, critical=80)
+    ram: Limit = Limit(warning=70, critical=85)
+    disk: Limit = Limit(warning=80, critical=90)
+    gpu_temp: Limit = Limit(warning=70, critical=80)
+    gpu_power_of_limit: Limit = Limit(warning=90, critical=97)
+    """For GPU models without their own power limits: percent of the card's power limit."""
+    by_model: dict[str, LimitOverrides] = {
+        "RTX 5090": LimitOverrides(gpu_power=Limit(warning=400, critical=450)),
+        "RTX 4090": LimitOverrides(gpu_power=Limit(warning=280, critical=300)),
+    }
+    """Keys match GPU names as nvidia-smi prints them, by substring ("RTX 5090")."""
+    by_tag: dict[str, LimitOverrides] = {}
+    hold_s: float = Field(10.0, ge=0, le=3600)
+    """How long a value must stay past a threshold before the alert fires (no flapping)."""
+    clear_margin_pct: float = Field(3.0, ge=0, le=50)
+    """An alert clears only when the value is this much (percent of the threshold) back below it."""
+
+
 class SimCluster(Strict):
     seed: int = 1
 
@@ -138,6 +186,7 @@ class Cluster(Strict):
     refresh: float = Field(2.0, ge=1, le=3600)
     ssh: SshDefaults = SshDefaults()
     nodes: list[NodeConfig] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
     sim: SimCluster | None = None
     source: str = Field("<memory>", exclude=True)
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from cockpit.alerts import AlertTracker
 from cockpit.config import Cluster, NodeConfig
 from cockpit.model import CpuSample, GpuReading, HostReading, NodeStatus, ProbeError
 from cockpit.sources.probes import build_script, new_nonce, parse_gpus, parse_host, split_parts
@@ -64,6 +65,7 @@ class Engine:
         self._seq = 0
         self._recorded: dict[str, float] = {}
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
+        self.alerts = AlertTracker(cluster.thresholds)
 
     async def cycle(self, wait: float | None = None) -> ClusterState:
         """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
@@ -258,11 +260,13 @@ class Engine:
         nodes = tuple(self._node_state(node, now) for node in self.cluster.nodes)
         for node in nodes:
             self._record_history(node, seq)
-        return ClusterState(
+        state = ClusterState(
             cluster=self.cluster.cluster,
             seq=seq,
             at=now,
             nodes=nodes,
             history=HistoryView(self.history, seq),
             refresh=self.cluster.refresh,
+            thresholds=self.cluster.thresholds,
         )
+        return replace(state, alerts=self.alerts.update(state), _index={})

@@ -127,3 +127,19 @@ class NodeReading:
     host: HostReading | ProbeError | None = None
     gpus: tuple[GpuReading, ...] | ProbeError | None = None
     extra_errors: tuple[ProbeError, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A value past a runbook threshold, or a node that cannot be read, and since when."""
+
+    severity: str
+    """``warning`` or ``critical``."""
+    subject: str
+    """``node``, ``node/gpuN`` or ``cluster``."""
+    metric: str
+    message: str
+    value: float | str | None = None
+    threshold: float | None = None
+    since: float | None = None
+    actions: tuple[str, ...] = ()

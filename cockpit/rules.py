@@ -2,16 +2,20 @@
 
 Defaults are the "Normal Operating Ranges" table of runbook 000 (Hydra): GPU temp < 70 / 70-80 /
 > 80 °C, CPU < 60 / 60-80 / > 80 %, RAM < 70 / 70-85 / > 85 %, disk < 80 / 80-90 / > 90 %, and
-GPU power per model (RTX 5090 400/450 W, RTX 4090 280/300 W); other GPUs are judged relative to
-their own power limit.
+GPU power per model (RTX 5090 400/450 W, RTX 4090 280/300 W); other GPUs are judged against their
+own power limit. ``cluster.yaml``'s ``thresholds:`` overrides any of them per metric, tag or model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from enum import IntEnum
 
+from cockpit.config import Limit, Thresholds
 from cockpit.model import GpuReading
+
+DEFAULT = Thresholds()
+HOST_METRICS = ("cpu", "ram", "disk")
 
 
 class Severity(IntEnum):
@@ -21,45 +25,59 @@ class Severity(IntEnum):
     UNKNOWN = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    """Warning from ``warning`` up, critical above ``critical`` (the runbook's "> 80")."""
-
-    warning: float
-    critical: float
-
-    def judge(self, value: float | None) -> Severity:
-        if value is None:
-            return Severity.UNKNOWN
-        if value > self.critical:
-            return Severity.CRITICAL
-        if value >= self.warning:
-            return Severity.WARNING
-        return Severity.OK
+def judge(limit: Limit, value: float | None) -> Severity:
+    """Warning from ``warning`` up, critical above ``critical``."""
+    if value is None:
+        return Severity.UNKNOWN
+    if value > limit.critical:
+        return Severity.CRITICAL
+    if value >= limit.warning:
+        return Severity.WARNING
+    return Severity.OK
 
 
-GPU_TEMP = Range(70, 80)
-CPU = Range(60, 80)
-RAM = Range(70, 85)
-DISK = Range(80, 90)
-GPU_POWER_BY_MODEL = {"5090": Range(400, 450), "4090": Range(280, 300)}
-GPU_POWER_RELATIVE = (0.90, 0.97)
+def host_limit(thresholds: Thresholds, metric: str, tags: Iterable[str] = ()) -> Limit:
+    """``cpu``, ``ram`` or ``disk`` for a node: the first of its tags that overrides it wins."""
+    for tag in tags:
+        override = thresholds.by_tag.get(tag)
+        if override is not None and getattr(override, metric) is not None:
+            return getattr(override, metric)
+    return getattr(thresholds, metric)
 
 
-def gpu_power_range(gpu: GpuReading) -> Range | None:
+def _model_override(thresholds: Thresholds, gpu: GpuReading, metric: str) -> Limit | None:
     name = gpu.name or ""
-    for model, rng in GPU_POWER_BY_MODEL.items():
-        if model in name:
-            return rng
-    if gpu.power_limit_w:
-        warn, crit = GPU_POWER_RELATIVE
-        return Range(gpu.power_limit_w * warn, gpu.power_limit_w * crit)
+    for model, override in thresholds.by_model.items():
+        if model in name and getattr(override, metric) is not None:
+            return getattr(override, metric)
     return None
 
 
-def gpu_power(gpu: GpuReading) -> Severity:
-    rng = gpu_power_range(gpu)
-    return rng.judge(gpu.power_w) if rng else Severity.UNKNOWN
+def gpu_temp_limit(thresholds: Thresholds, gpu: GpuReading, tags: Iterable[str] = ()) -> Limit:
+    return _model_override(thresholds, gpu, "gpu_temp") or host_limit(thresholds, "gpu_temp", tags)
+
+
+def gpu_power_limit(thresholds: Thresholds, gpu: GpuReading, tags: Iterable[str] = ()) -> Limit | None:
+    """Watts: the model's own limits, else a tag's, else a share of the card's power limit."""
+    limit = _model_override(thresholds, gpu, "gpu_power")
+    if limit is not None:
+        return limit
+    for tag in tags:
+        override = thresholds.by_tag.get(tag)
+        if override is not None and override.gpu_power is not None:
+            return override.gpu_power
+    if gpu.power_limit_w:
+        share = thresholds.gpu_power_of_limit
+        return Limit(
+            warning=gpu.power_limit_w * share.warning / 100,
+            critical=gpu.power_limit_w * share.critical / 100,
+        )
+    return None
+
+
+def gpu_power(gpu: GpuReading, thresholds: Thresholds = DEFAULT, tags: Iterable[str] = ()) -> Severity:
+    limit = gpu_power_limit(thresholds, gpu, tags)
+    return judge(limit, gpu.power_w) if limit else Severity.UNKNOWN
 
 
 def worst(*severities: Severity) -> Severity:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cockpit.model import NodeStatus
+from cockpit.model import Alert, NodeStatus
 from cockpit.state import ClusterState, NodeState
 
 
@@ -74,5 +74,18 @@ def snapshot_json(state: ClusterState) -> dict[str, Any]:
         "peers": [],
         "instances": [],
         "cost": {"hourly_usd": None, "cloud_hourly_usd": None, "energy_hourly_usd": None},
-        "alerts": [],
+        "alerts": [alert_json(a) for a in state.alerts],
+    }
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "severity": alert.severity,
+        "subject": alert.subject,
+        "metric": alert.metric,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "message": alert.message,
+        "since": _iso(alert.since) if alert.since is not None else None,
+        "actions": list(alert.actions),
     }

@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 
-from cockpit.model import GpuReading, HostReading, NodeStatus
+from cockpit.config import Thresholds
+from cockpit.model import Alert, GpuReading, HostReading, NodeStatus
 
 SeriesKey = tuple[Hashable, ...]
 
@@ -93,6 +94,8 @@ class ClusterState:
     nodes: tuple[NodeState, ...]
     history: HistoryView
     refresh: float = 2.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    alerts: tuple[Alert, ...] = ()
     _index: dict[str, NodeState] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -13,24 +13,30 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from widgets.live_table import LiveTable
-from widgets.rows import GPU_COLUMNS, NODE_COLUMNS, gpu_rows, node_rows, summary
+from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
 
 
 class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("n", "focus_pane('nodes')", "Nodes", id="dashboard.nodes"),
         Binding("g", "focus_pane('gpus')", "GPUs", id="dashboard.gpus"),
+        Binding("A", "focus_pane('alerts')", "Alerts", id="dashboard.alerts"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._pending: ClusterState | None = None
         self.state: ClusterState | None = None
+        self._critical: set[tuple[str, str]] = set()
 
     def compose(self) -> ComposeResult:
         yield Static("connecting…", id="summary")
+        with Vertical(id="alerts-pane", classes="pane") as pane:
+            pane.border_title = "Alerts"
+            yield LiveTable(ALERT_COLUMNS, id="alerts")
         with Vertical(id="nodes-pane", classes="pane") as pane:
             pane.border_title = "Nodes"
             yield LiveTable(NODE_COLUMNS, id="nodes")
@@ -54,13 +60,28 @@ class DashboardScreen(Screen[None]):
             state, self._pending = self._pending, None
             self._draw(state)
 
+    def _announce(self, state: ClusterState) -> None:
+        """A toast for each critical alert that was not critical a cycle ago."""
+        critical = {(a.subject, a.metric): a for a in state.alerts if a.severity == "critical"}
+        new = [critical[key] for key in critical.keys() - self._critical]
+        self._critical = set(critical)
+        if len(new) > 2:  # one toast for a burst (start-up, a rack going down), not a wall of them
+            new.sort(key=lambda a: a.subject)
+            text = f"{len(new)} new critical alerts, first {clean(new[0].message)}"
+            self.notify(text, title="critical", severity="error", timeout=10)
+            return
+        for alert in new:
+            self.notify(clean(alert.message), title="critical", severity="error", timeout=10)
+
     def _draw(self, state: ClusterState) -> None:
+        self._announce(state)
         self.state = state
         with self.app.batch_update():
             header = self.query_one("#summary", Static)
             text = summary(state)
             if str(header.content) != text:
                 header.update(text)
+            self.query_one("#alerts", LiveTable).reconcile(alert_rows(state))
             self.query_one("#nodes", LiveTable).reconcile(node_rows(state))
             self.query_one("#gpus", LiveTable).reconcile(gpu_rows(state))
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+from cockpit.alerts import AlertTracker
+from cockpit.config import Thresholds
 from cockpit.model import Disk, GpuReading, HostReading, NodeStatus
 from cockpit.state import ClusterState, History, HistoryView, NodeState
 
@@ -92,7 +95,7 @@ def sample_state(nodes: int = 6, seq: int = 40) -> ClusterState:
                 wave = 0.5 + 0.5 * math.sin(s / 5 + gpu.index)
                 history.add((node.name, gpu.index, "util"), s, (gpu.util_pct or 0) * wave)
                 history.add((node.name, gpu.index, "temp"), s, 35 + ((gpu.temp_c or 40) - 35) * wave)
-    return ClusterState(
+    state = ClusterState(
         cluster="hydra-demo",
         seq=seq,
         at=NOW,
@@ -100,3 +103,4 @@ def sample_state(nodes: int = 6, seq: int = 40) -> ClusterState:
         history=HistoryView(history, seq),
         refresh=2.0,
     )
+    return replace(state, alerts=AlertTracker(Thresholds(hold_s=0)).update(state), _index={})

@@ -49,8 +49,22 @@ GPU_COLUMNS = (
 )
 
 
+ALERT_COLUMNS = (
+    Column("severity", "SEV", 4, 0),
+    Column("subject", "SUBJECT", 18, 0),
+    Column("since", "SINCE", 5, 1, "right", deadband=10),
+    Column("message", "ALERT", 20, 0, flex=True),
+)
+
+
 def _cls(severity: rules.Severity) -> str:
     return SEVERITY_CLASS[severity]
+
+
+def _gpu_temp(state: ClusterState, node: NodeState, gpu: GpuReading | None) -> rules.Severity:
+    if gpu is None:
+        return rules.Severity.UNKNOWN
+    return rules.judge(rules.gpu_temp_limit(state.thresholds, gpu, node.tags), gpu.temp_c)
 
 
 def _measured(value: float | None, text: str, cls: str) -> Cell:
@@ -77,6 +91,7 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
         return (name, (*status, status_cls), node_age(node, state), *([blank] * 7), info)
     host = node.host
     hottest = node.hottest_gpu
+    limits = state.thresholds
     load = host.load1 if host else None
     cpu = host.cpu_pct if host else None
     mem = host.mem_pct if host else None
@@ -96,11 +111,11 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
         (*status, status_cls),
         node_age(node, state),
         _measured(load, num(load, 1), ""),
-        _measured(cpu, pct(cpu), _cls(rules.CPU.judge(cpu))),
-        _measured(mem, pct(mem), _cls(rules.RAM.judge(mem))),
-        _measured(disk, pct(disk), _cls(rules.DISK.judge(disk))),
+        _measured(cpu, pct(cpu), _cls(rules.judge(rules.host_limit(limits, "cpu", node.tags), cpu))),
+        _measured(mem, pct(mem), _cls(rules.judge(rules.host_limit(limits, "ram", node.tags), mem))),
+        _measured(disk, pct(disk), _cls(rules.judge(rules.host_limit(limits, "disk", node.tags), disk))),
         gpu_count,
-        _measured(hot, num(hot, 0, "°C"), _cls(rules.GPU_TEMP.judge(hot))),
+        _measured(hot, num(hot, 0, "°C"), _cls(_gpu_temp(state, node, hottest))),
         _measured(node.gpu_power_w, num(node.gpu_power_w, 0, "W"), ""),
         (clean(info_text), info_cls),
     )
@@ -145,7 +160,7 @@ def _history(state: ClusterState, node: str, index: int, metric: str) -> list[fl
 
 def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
     stale = node.status is not NodeStatus.UP or node.gpu_error is not None
-    temp_cls = "stale" if stale else _cls(rules.GPU_TEMP.judge(gpu.temp_c))
+    temp_cls = "stale" if stale else _cls(_gpu_temp(state, node, gpu))
     util = gpu.util_pct
     util_text = bar(None if util is None else util / 100, 9) + " " + pct(util).rjust(4)
     mem = NA
@@ -162,9 +177,13 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
         (str(gpu.index), ""),
         (short_gpu_name(gpu.name), "muted"),
         _measured(util, util_text, "stale" if stale else "info"),
-        _measured(mem_gib, mem, "stale" if stale else _cls(rules.RAM.judge(gpu.mem_pct))),
+        _measured(mem_gib, mem, "stale" if stale else _cls(rules.judge(state.thresholds.ram, gpu.mem_pct))),
         _measured(gpu.temp_c, num(gpu.temp_c, 0, "°C"), temp_cls),
-        _measured(_of_limit(gpu), power, "stale" if stale else _cls(rules.gpu_power(gpu))),
+        _measured(
+            _of_limit(gpu),
+            power,
+            "stale" if stale else _cls(rules.gpu_power(gpu, state.thresholds, node.tags)),
+        ),
         (sparkline(_history(state, node.name, gpu.index, "util"), SPARK_WIDTH, 0, 100), "info"),
         (sparkline(_history(state, node.name, gpu.index, "temp"), SPARK_WIDTH, 30, 90), temp_cls),
     )
@@ -200,3 +219,26 @@ def summary(state: ClusterState) -> str:
         f"every {state.refresh:g}s",
     ]
     return "  ·  ".join(p for p in parts if p)
+
+
+def alert_rows(state: ClusterState) -> list[tuple[tuple[str, str], tuple[Cell, ...]]]:
+    """Sorted as the engine sorts them: critical first, then the oldest."""
+    if not state.alerts:
+        return [(("", ""), (("", ""), ("", ""), ("", ""), ("no alerts", "ok")))]
+    rows = []
+    for alert in state.alerts:
+        critical = alert.severity == "critical"
+        cls = "critical" if critical else "warning"
+        since = None if alert.since is None else max(0.0, state.at - alert.since)
+        rows.append(
+            (
+                (alert.subject, alert.metric),
+                (
+                    ("CRIT" if critical else "WARN", cls),
+                    (clean(alert.subject), cls),
+                    (age(since), "muted", since),
+                    (clean(alert.message.removeprefix(f"{alert.subject}: ")), ""),
+                ),
+            )
+        )
+    return rows

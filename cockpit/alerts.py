@@ -1,0 +1,192 @@
+"""Alerts: pure findings over a state, then a tracker that gives them memory.
+
+:func:`findings` judges one state against the thresholds. :class:`AlertTracker` turns findings
+into alerts the way an on-call operator wants them: a value must stay past its threshold for
+``hold_s`` before it fires (no page for a one-cycle spike), an active alert clears only once the
+value is ``clear_margin_pct`` back below the threshold (no flapping at 80.0 / 79.9 °C), and each
+alert keeps the ``since`` of when its condition began.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cockpit import rules
+from cockpit.config import Limit, Thresholds
+from cockpit.model import Alert, NodeStatus
+from cockpit.rules import Severity
+from cockpit.state import ClusterState, NodeState
+
+LABELS = {
+    "cpu": ("CPU", "%"),
+    "ram": ("RAM", "%"),
+    "disk": ("disk", "%"),
+    "gpu_temp": ("GPU temperature", "°C"),
+    "gpu_power": ("GPU power", " W"),
+}
+CONNECTING = "connecting…"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    subject: str
+    metric: str
+    severity: Severity
+    message: str
+    value: float | str | None = None
+    limit: Limit | None = None
+
+
+def _threshold_finding(
+    subject: str, metric: str, value: float | None, limit: Limit | None, detail: str = ""
+) -> Finding | None:
+    if limit is None or value is None:
+        return None
+    severity = rules.judge(limit, value)
+    label, unit = LABELS[metric]
+    bound = limit.critical if severity is Severity.CRITICAL else limit.warning
+    relation = ">" if severity is Severity.CRITICAL else "≥"
+    message = f"{subject}: {label}{detail} {value:.0f}{unit} {relation} {bound:g}{unit}"
+    return Finding(subject, metric, severity, message, value, limit)
+
+
+def _node_findings(node: NodeState, thresholds: Thresholds) -> list[Finding | None]:
+    name = node.name
+    if node.status is NodeStatus.DOWN:
+        return [Finding(name, "node_down", Severity.CRITICAL, f"{name}: down ({node.error})", node.error)]
+    out: list[Finding | None] = []
+    if node.status is NodeStatus.STALE and node.error != CONNECTING:
+        out.append(Finding(name, "stale", Severity.WARNING, f"{name}: data stale ({node.error})", node.error))
+    if node.gpu_error:
+        out.append(
+            Finding(name, "gpu_probe", Severity.WARNING, f"{name}: GPUs unreadable ({node.gpu_error})")
+        )
+    host = node.host
+    if host is not None:
+        if host.warnings:
+            out.append(Finding(name, "host_probe", Severity.WARNING, f"{name}: {'; '.join(host.warnings)}"))
+        tags = node.tags
+        out.append(_threshold_finding(name, "cpu", host.cpu_pct, rules.host_limit(thresholds, "cpu", tags)))
+        out.append(_threshold_finding(name, "ram", host.mem_pct, rules.host_limit(thresholds, "ram", tags)))
+        worst = max(
+            (d for d in host.disks if d.used_pct is not None), key=lambda d: d.used_pct or 0, default=None
+        )
+        if worst is not None:
+            limit = rules.host_limit(thresholds, "disk", tags)
+            out.append(_threshold_finding(name, "disk", worst.used_pct, limit, f" {worst.mount}"))
+    if node.status is NodeStatus.UP and not node.gpu_error:
+        for gpu in node.gpus:
+            subject = f"{name}/gpu{gpu.index}"
+            out.append(
+                _threshold_finding(
+                    subject, "gpu_temp", gpu.temp_c, rules.gpu_temp_limit(thresholds, gpu, node.tags)
+                )
+            )
+            out.append(
+                _threshold_finding(
+                    subject, "gpu_power", gpu.power_w, rules.gpu_power_limit(thresholds, gpu, node.tags)
+                )
+            )
+    return out
+
+
+def findings(state: ClusterState) -> list[Finding]:
+    """Everything past a threshold in ``state``, right now, with no memory."""
+    out: list[Finding] = []
+    for node in state.nodes:
+        out.extend(f for f in _node_findings(node, state.thresholds) if f and f.severity > Severity.OK)
+    return [f for f in out if f.severity is not Severity.UNKNOWN]
+
+
+@dataclass
+class _Tracked:
+    since: float
+    level: Severity = Severity.OK
+    finding: Finding | None = None
+
+
+@dataclass
+class AlertTracker:
+    """Hold, hysteresis and ``since`` across cycles; the engine keeps one for the session."""
+
+    thresholds: Thresholds
+    _tracked: dict[tuple[str, str], _Tracked] = field(default_factory=dict)
+
+    def update(self, state: ClusterState) -> tuple[Alert, ...]:
+        now = state.at
+        current = {(f.subject, f.metric): f for f in findings(state)}
+        self._keep_while_within_margin(state, current)
+        for key in list(self._tracked):
+            if key not in current:
+                del self._tracked[key]
+        alerts = []
+        for key, finding in current.items():
+            tracked = self._tracked.get(key)
+            if tracked is None:
+                tracked = self._tracked[key] = _Tracked(since=now)
+            tracked.finding = finding
+            if tracked.level is Severity.OK and now - tracked.since < self.thresholds.hold_s:
+                continue
+            tracked.level = finding.severity
+            alerts.append(_alert(finding, tracked.since))
+        alerts.sort(key=lambda a: (a.severity != "critical", a.since or 0, a.subject))
+        return tuple(alerts)
+
+    def _keep_while_within_margin(self, state: ClusterState, current: dict[tuple[str, str], Finding]) -> None:
+        """An active alert whose value slipped just under its threshold stays, at its level."""
+        margin = self.thresholds.clear_margin_pct / 100
+        for key, tracked in self._tracked.items():
+            old = tracked.finding
+            if tracked.level is Severity.OK or old is None or old.limit is None:
+                continue
+            new = current.get(key)
+            if new is not None and new.severity >= tracked.level:
+                continue
+            value = _fresh_value(state, key, old)
+            if value is None:
+                continue
+            bound = old.limit.critical if tracked.level is Severity.CRITICAL else old.limit.warning
+            floor = bound * (1 - margin)
+            if value >= floor:
+                label, unit = LABELS[key[1]]
+                message = f"{key[0]}: {label} {value:.0f}{unit}, alert held until below {floor:.0f}{unit}"
+                current[key] = Finding(key[0], key[1], tracked.level, message, value, old.limit)
+
+
+def _fresh_value(state: ClusterState, key: tuple[str, str], old: Finding) -> float | None:
+    """The metric's value in ``state`` (the finding may be gone because it fell below)."""
+    subject, metric = key
+    node_name, _, gpu_part = subject.partition("/")
+    node = state.node(node_name)
+    if node is None or node.status is not NodeStatus.UP:
+        return None
+    if gpu_part:
+        index = int(gpu_part.removeprefix("gpu"))
+        gpu = next((g for g in node.gpus if g.index == index), None)
+        if gpu is None:
+            return None
+        return gpu.temp_c if metric == "gpu_temp" else gpu.power_w
+    host = node.host
+    if host is None:
+        return None
+    if metric == "cpu":
+        return host.cpu_pct
+    if metric == "ram":
+        return host.mem_pct
+    return host.worst_disk_pct
+
+
+def _alert(finding: Finding, since: float) -> Alert:
+    severity = "critical" if finding.severity is Severity.CRITICAL else "warning"
+    threshold = None
+    if finding.limit is not None:
+        threshold = finding.limit.critical if severity == "critical" else finding.limit.warning
+    return Alert(
+        severity=severity,
+        subject=finding.subject,
+        metric=finding.metric,
+        message=finding.message,
+        value=finding.value,
+        threshold=threshold,
+        since=since,
+    )
