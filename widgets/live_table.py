@@ -57,8 +57,12 @@ class LiveTable(Widget, can_focus=True):
     DEFAULT_CSS = """
     LiveTable { layout: horizontal; height: 1fr; overflow: hidden hidden; }
     LiveTable > .live-table--header { text-style: bold; color: $text-muted; }
-    LiveTable > .live-table--cursor { background: $block-cursor-blurred-background; }
-    LiveTable:focus > .live-table--cursor { background: $block-cursor-background; }
+    LiveTable > .live-table--cursor {
+        color: $block-cursor-blurred-foreground; background: $block-cursor-blurred-background;
+    }
+    LiveTable:focus > .live-table--cursor {
+        color: $block-cursor-foreground; background: $block-cursor-background;
+    }
     LiveTable > .live-table--ok { color: $success; }
     LiveTable > .live-table--warning { color: $warning; }
     LiveTable > .live-table--critical { color: $error; text-style: bold; }
