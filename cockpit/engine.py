@@ -53,8 +53,9 @@ class Engine:
         self.pool = pool or SshPool(cluster)
         self._clock = clock
         self._nonce = new_nonce()
-        self._marker = f"@@{self._nonce}:done"
         self._sem = asyncio.Semaphore(cluster.ssh.max_concurrency)
+        self._connect_sem = asyncio.Semaphore(cluster.ssh.max_concurrency)
+        self._polls = 0
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._last_ok: dict[str, _Success] = {}
         self._last_gpus: dict[str, tuple[GpuReading, ...]] = {}
@@ -121,13 +122,28 @@ class Engine:
 
     async def _poll(self, node: NodeConfig) -> None:
         name = node.name
+        try:
+            await self._poll_once(node)
+        except Exception as exc:  # one node's surprise must not die silently
+            self._last[name] = _Failure(self._clock(), f"{type(exc).__name__}: {exc}", connect=False)
+
+    async def _poll_once(self, node: NodeConfig) -> None:
+        name = node.name
         previous = self._cpu.get(name)
         script = self._script(node, first=previous is None)
         try:
-            async with self._sem, asyncio.timeout(self._timeout_for(node)):
-                result = await self.pool.poll(name, script, self._marker, self.cluster.ssh.command_timeout)
+            async with asyncio.timeout(self._timeout_for(node)):
+                # Connects have their own bound, so nodes stuck connecting (a dead rack) cannot
+                # hold the command slots that healthy, connected nodes need.
+                async with self._connect_sem:
+                    await self.pool.connection(name)
+                async with self._sem:
+                    result = await self.pool.poll(
+                        name, script, self._next_marker(), self.cluster.ssh.command_timeout
+                    )
         except ConnectFailure as exc:
             self._last[name] = _Failure(self._clock(), str(exc), connect=True)
+            self._cpu.pop(name, None)  # a reboot restarts the counters; never diff across it
             return
         except CommandFailure as exc:
             self._last[name] = _Failure(self._clock(), str(exc), connect=False)
@@ -148,6 +164,12 @@ class Engine:
         self._last_ok[name] = success
         if isinstance(gpus, tuple):
             self._last_gpus[name] = gpus
+
+    def _next_marker(self) -> str:
+        """A new end marker per poll: output left over from an abandoned poll can never be
+        mistaken for this one's answer."""
+        self._polls += 1
+        return f"@@{self._nonce}:done:{self._polls}"
 
     def _script(self, node: NodeConfig, *, first: bool) -> str:
         """The poll script for this node; built once, it only differs on the first poll."""
@@ -171,7 +193,7 @@ class Engine:
         the last CPU %, rather than showing CPU as unknown."""
         if not isinstance(host, HostReading) or host.cpu_sample is None:
             return host
-        if previous is not None and host.cpu_sample.total <= previous.total:
+        if previous is not None and host.cpu_sample.total == previous.total:
             return replace(host, cpu_pct=self._cpu_pct.get(name))
         self._cpu[name] = host.cpu_sample
         if host.cpu_pct is not None:

@@ -118,14 +118,20 @@ class _Client(asyncssh.SSHClient):
     def __init__(self, policy: HostKeyPolicy, entry: _Entry) -> None:
         self._policy = policy
         self._entry = entry
+        self._conn: asyncssh.SSHClientConnection | None = None
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         self._entry.host_key_refusal = self._policy.decide(host, addr, port, key)
         return self._entry.host_key_refusal is None
 
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self._entry.conn = None
-        self._entry.shell = None
+        # asyncssh reports this a turn later; by then the entry may hold a newer connection.
+        if self._entry.conn is self._conn:
+            self._entry.conn = None
+            self._entry.shell = None
 
 
 def _classify(exc: BaseException, entry: _Entry, port: int) -> ConnectFailure:
@@ -220,9 +226,7 @@ class SshPool:
                 raise entry.last_failure
             try:
                 entry.conn = await self._connect(entry)
-            except BaseException as exc:
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
+            except Exception as exc:
                 failure = _classify(exc, entry, self._port(entry.target))
                 self._back_off(entry, failure)
                 raise failure from None
@@ -296,10 +300,15 @@ class SshPool:
         try:
             async with self._command_errors(key, timeout), asyncio.timeout(timeout):
                 process = await conn.create_process(command, encoding="utf-8", errors="replace")
-                stdout, truncated = await _read_capped(process.stdout)
-                stderr, _ = await _read_capped(process.stderr)
+                # Both streams at once: a full stderr window must not stall stdout, or the reverse.
+                (stdout, truncated), (stderr, _) = await asyncio.gather(
+                    _read_capped(process.stdout), _read_capped(process.stderr)
+                )
+                if truncated:
+                    process.close()
+                    return CommandResult(stdout, stderr, None, truncated=True)
                 await process.wait()
-                return CommandResult(stdout, stderr, process.exit_status, truncated)
+                return CommandResult(stdout, stderr, process.exit_status)
         finally:
             if process is not None:
                 process.close()
@@ -326,15 +335,17 @@ class SshPool:
                 shell = entry.shell
                 shell.stdin.write(f"{script}echo {marker}\n")
                 text = await _read_until(shell.stdout, f"{marker}\n")
-        except CommandFailure:
-            self._close_shell(entry)
-            raise
         except EOFError:
             self._close_shell(entry)
             entry.shell_failures += 1
             raise CommandFailure("the node's shell ended before answering") from None
+        except BaseException:
+            # Timed out, failed or cancelled mid-answer: the rest of that answer may still come,
+            # so this shell can never be trusted again.
+            self._close_shell(entry)
+            raise
         entry.shell_failures = 0
-        return CommandResult(text, "", 0, truncated=len(text) >= MAX_OUTPUT)
+        return CommandResult(text, "", 0)
 
     @contextlib.asynccontextmanager
     async def _command_errors(self, key: str, timeout: float) -> AsyncIterator[None]:

@@ -362,3 +362,23 @@ async def test_ssh_config_alias_hostname_port_and_user_are_honoured(tmp_path: Pa
     finally:
         await engine.close()
         await sim.stop()
+
+
+async def test_a_cancelled_poll_never_leaves_its_answer_for_the_next(tmp_path: Path) -> None:
+    """Cancel a poll mid-answer; the next poll must read its own fresh answer, not the old one."""
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a"]))
+    engine = Engine(cluster)
+    try:
+        await engine.cycle()
+        sim.slow_command("gpu-a", 0.5)
+        task = asyncio.create_task(engine.pool.poll("gpu-a", "echo first\nnvidia-smi -L\n", "@@m1", 5))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sim.slow_command("gpu-a", 0)
+        result = await engine.pool.poll("gpu-a", "echo second\n", "@@m2", 5)
+        assert result.stdout.splitlines() == ["second", "@@m2"]
+    finally:
+        await engine.close()
+        await sim.stop()

@@ -89,3 +89,23 @@ def test_polls_closer_than_a_jiffy_keep_the_last_cpu_percent(tmp_path: Path) -> 
         "n", HostReading(cpu_pct=50.0, cpu_sample=CpuSample(1200, 700)), first.cpu_sample
     )
     assert later.cpu_pct == 50.0 and engine._cpu["n"] == CpuSample(1200, 700)
+
+
+def test_after_a_reboot_cpu_counters_start_again(tmp_path: Path) -> None:
+    from cockpit.engine import Engine
+    from cockpit.model import CpuSample, HostReading
+
+    cluster = Cluster.model_validate(
+        {
+            "cluster": "t",
+            "ssh": {"known_hosts": str(tmp_path / "kh")},
+            "nodes": [{"name": "n", "host": "127.0.0.1"}],
+        }
+    )
+    engine = Engine(cluster)
+    before = engine._with_cpu("n", HostReading(cpu_pct=50.0, cpu_sample=CpuSample(10**8, 5 * 10**7)), None)
+    rebooted = engine._with_cpu(
+        "n", HostReading(cpu_pct=None, cpu_sample=CpuSample(5000, 4000)), before.cpu_sample
+    )
+    assert rebooted.cpu_pct is None, "no CPU % across a reboot"
+    assert engine._cpu["n"] == CpuSample(5000, 4000), "the new counters become the reference"
