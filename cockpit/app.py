@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.config import Cluster
 from cockpit.engine import Engine
+from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
@@ -25,6 +26,7 @@ from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 from widgets.live_table import LiveTable
 
 Hook = Callable[[], Awaitable[None]]
+Prepare = Callable[[], Awaitable[Cluster]]
 
 
 class StateUpdated(Message):
@@ -42,7 +44,9 @@ class StateUpdated(Message):
 class Options:
     theme: str = DEFAULT_THEME
     start_engine: bool = True
-    before_start: Hook | None = None
+    prepare: Prepare | None = None
+    """Runs on the app's loop before the engine (the demo starts its servers here) and returns
+    the cluster to watch, with the ports actually bound."""
     after_stop: Hook | None = None
 
 
@@ -75,11 +79,13 @@ class CockpitApp(App[None]):
 
     @work(group="engine", exit_on_error=False, description="engine")
     async def run_engine(self) -> None:
-        if self.options.before_start is not None:
-            await self.options.before_start()
-        self.engine = Engine(self.cluster)
+        cluster = await self.options.prepare() if self.options.prepare else self.cluster
+        self.engine = Engine(cluster)
         self.post_message(StateUpdated(self.engine.initial_state()))
-        await self.engine.run(lambda state: self.post_message(StateUpdated(state)) and None)
+        await self.engine.run(self._publish)
+
+    def _publish(self, state: ClusterState) -> None:
+        self.post_message(StateUpdated(state))
 
     def on_state_updated(self, message: StateUpdated) -> None:
         self.dashboard.show_state(message.state)
@@ -89,12 +95,16 @@ class CockpitApp(App[None]):
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             self.notify(
-                f"{event.worker.description} stopped: {type(error).__name__}: {error}",
+                clean(f"{event.worker.description} stopped: {type(error).__name__}: {error}"),
                 severity="error",
                 timeout=30,
+                markup=False,
             )
 
     async def on_unmount(self) -> None:
+        # Stop the loop first, so it cannot reopen connections while the pool closes them.
+        for worker in [w for w in self.workers if w.group == "engine"]:
+            worker.cancel()
         if self.engine is not None:
             await self.engine.close()
         if self.options.after_stop is not None:

@@ -8,28 +8,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from cockpit import __version__
 from cockpit.config import Cluster, find_config, load_cluster
+from cockpit.sim.server import SimError
 from cockpit.yaml_source import ConfigError
+
+DEFAULT_THEME = "cockpit-dark"
+THEME_CHOICES = ("cockpit-dark", "cockpit-light", "cockpit-contrast", "cockpit-ansi")
 
 EXIT_USAGE = 2
 PACKAGED_DEMO = Path(__file__).with_name("data") / "demo.yaml"
 
 
-def _add_config(parser: argparse.ArgumentParser) -> None:
+def _add_config(parser: argparse.ArgumentParser, sub: bool = True) -> None:
+    # On subcommands the default is SUPPRESS, so `cockpit --config X snapshot` keeps X.
     parser.add_argument(
-        "--config", help="cluster.yaml to use (default: $COCKPIT_CONFIG, ./cluster.yaml, then XDG)"
+        "--config",
+        default=argparse.SUPPRESS if sub else None,
+        help="cluster.yaml to use (default: $COCKPIT_CONFIG, ./cluster.yaml, then XDG)",
     )
 
 
-def _add_tui(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--theme", help="cockpit-dark, cockpit-light, cockpit-contrast or cockpit-ansi")
-    parser.add_argument("--no-mouse", action="store_true", help="no mouse reporting (fewer bytes)")
-    parser.add_argument("--refresh", type=float, help="seconds between cycles (at least 1)")
+def _add_tui(parser: argparse.ArgumentParser, sub: bool = True) -> None:
+    none = argparse.SUPPRESS if sub else None
+    parser.add_argument("--theme", default=none, help=f"one of {', '.join(THEME_CHOICES)}")
+    parser.add_argument(
+        "--no-mouse",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
+        help="no mouse reporting (fewer bytes)",
+    )
+    parser.add_argument("--refresh", type=float, default=none, help="seconds between cycles (1 to 3600)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="cockpit", description="A keyboard-driven terminal cockpit for GPU clusters."
     )
     parser.add_argument("--version", action="version", version=f"cockpit {__version__}")
-    _add_config(parser)
-    _add_tui(parser)
+    _add_config(parser, sub=False)
+    _add_tui(parser, sub=False)
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="start the simulated cluster and open the cockpit on it")
     _add_config(demo)
@@ -59,17 +73,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(explicit: str | None, *, demo: bool = False, refresh: float | None = None) -> Cluster:
-    if demo and explicit is None:
-        try:
-            path = find_config(None)
-        except ConfigError:
-            path = PACKAGED_DEMO
-    else:
-        path = find_config(explicit)
+    """The config to use; ``demo`` and ``sim`` default to the embedded demo cluster."""
+    path = PACKAGED_DEMO if demo and explicit is None else find_config(explicit)
     cluster = load_cluster(path)
     if refresh is not None:
-        if refresh < 1:
-            raise ConfigError(f"--refresh: {refresh:g} is too small (expected at least 1)")
+        if not (math.isfinite(refresh) and 1 <= refresh <= 3600):
+            raise ConfigError(f"--refresh: {refresh:g} is out of range (expected 1 to 3600 seconds)")
         cluster = cluster.model_copy(update={"refresh": refresh})
     return cluster
 
@@ -102,12 +111,20 @@ def _snapshot(cluster: Cluster, fmt: str) -> int:
 def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> int:
     from cockpit.app import CockpitApp, Options
 
-    options = Options(theme=args.theme or "cockpit-dark")
+    theme = args.theme or DEFAULT_THEME
+    if theme not in THEME_CHOICES:
+        raise ConfigError(f"--theme: {theme!r} is not a theme (expected one of {', '.join(THEME_CHOICES)})")
+    options = Options(theme=theme)
     if with_sim:
         from cockpit.sim import SimCluster
 
-        sim = SimCluster(cluster)
-        options.before_start = sim.start
+        sim = SimCluster(cluster)  # refuses non-loopback nodes here, before the screen opens
+
+        async def start() -> Cluster:
+            await sim.start()
+            return sim.effective_cluster()
+
+        options.prepare = start
         options.after_stop = sim.stop
     CockpitApp(cluster, options).run(mouse=not args.no_mouse)
     return 0
@@ -172,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_tui(cluster, args, with_sim=demo)
     except ConfigError as exc:
         print(exc.line, file=sys.stderr)
+        return EXIT_USAGE
+    except SimError as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"cockpit: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)

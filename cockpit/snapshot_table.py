@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from cockpit.fmt import age, gib, num, pct
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
-from widgets.format import age, gib, num, pct
 
 
 def print_table(state: ClusterState, console: Console | None = None) -> None:

@@ -24,6 +24,8 @@ class History:
     def __init__(self, points: int) -> None:
         self.capacity = max(2, points)
         self._series: dict[SeriesKey, deque[tuple[int, float | None]]] = {}
+        self.derived: dict[SeriesKey, tuple[int, list[float | None]]] = {}
+        """Values computed from a series, keyed like it; readers keep them (sparkline buckets)."""
 
     def add(self, key: SeriesKey, seq: int, value: float | None) -> None:
         ring = self._series.get(key)

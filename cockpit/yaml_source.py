@@ -192,6 +192,10 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
 def parse_yaml(text: str, shown: str) -> Positioned:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(
+            f"{shown}: invalid YAML: nested too deeply (expected a config, not a puzzle)"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{mark.line + 1}:{mark.column + 1}: " if mark else " "
@@ -214,6 +218,10 @@ def parse_yaml(text: str, shown: str) -> Positioned:
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise ConfigError(f"{shown}:{line}:{col}: invalid YAML: {_one_line(exc.problem)}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{shown}: invalid YAML: nested too deeply (expected a config, not a puzzle)"
+        ) from None
     finally:
         # The shared loader caches every node it constructs; drop them with this document.
         _SCALAR_LOADER.constructed_objects.clear()

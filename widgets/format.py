@@ -6,10 +6,12 @@ operator's SSH link, so a power draw is shown in whole watts and sparklines move
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from cockpit.fmt import NA, age, gib, num, pct
 from cockpit.rules import Severity
+
+__all__ = ["NA", "SEVERITY_CLASS", "age", "bar", "bucketed", "gib", "num", "pct", "sparkline"]
 
 SPARK = "▁▂▃▄▅▆▇█"
 BAR = " ▏▎▍▌▋▊▉█"
@@ -19,36 +21,6 @@ SEVERITY_CLASS = {
     Severity.CRITICAL: "critical",
     Severity.UNKNOWN: "muted",
 }
-NA = "–"
-
-
-def num(value: float | None, digits: int = 0, unit: str = "") -> str:
-    if value is None:
-        return NA
-    return f"{value:.{digits}f}{unit}"
-
-
-def pct(value: float | None) -> str:
-    return num(value, 0, "%")
-
-
-def age(seconds: float | None) -> str:
-    """Whole units, rounded down: 59.6 s is "59s", never "60s" (and 3599 s is "59m", not "60m")."""
-    if seconds is None or not math.isfinite(seconds):
-        return NA
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
-
-
-def gib(byte_count: int | float | None) -> str:
-    if byte_count is None:
-        return NA
-    return f"{byte_count / 2**30:.0f}G"
 
 
 def bar(fraction: float | None, width: int) -> str:

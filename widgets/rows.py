@@ -139,23 +139,19 @@ def _of_limit(gpu: GpuReading) -> float | None:
     return 100 * gpu.power_w / gpu.power_limit_w if gpu.power_limit_w else gpu.power_w
 
 
-_SPARK_CACHE: dict[tuple[object, ...], list[float | None]] = {}
-
-
 def _history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
     """Completed buckets only: the current value is in its own column, and a sparkline that
     changes once per bucket costs a few bytes a minute instead of a few every cycle. Completed
     buckets never change, so each sparkline is computed once per bucket, not once per cycle."""
     per = max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
     current = state.seq // per
-    key = (id(state.history.history), node, index, metric, per, current)
-    cached = _SPARK_CACHE.get(key)
-    if cached is None:
-        if len(_SPARK_CACHE) > 20_000:
-            _SPARK_CACHE.clear()
+    cache = state.history.history.derived
+    key = (node, index, metric, per)
+    cached = cache.get(key)
+    if cached is None or cached[0] != current:
         points = state.history.points(node, index, metric)
-        cached = _SPARK_CACHE[key] = bucketed([p for p in points if p[0] // per < current], per)
-    return cached
+        cached = cache[key] = (current, bucketed([p for p in points if p[0] // per < current], per))
+    return cached[1]
 
 
 def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
@@ -177,7 +173,8 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
         (str(gpu.index), ""),
         (short_gpu_name(gpu.name), "muted"),
         _measured(util, util_text, "stale" if stale else "info"),
-        _measured(mem_gib, mem, "stale" if stale else _cls(rules.judge(state.thresholds.ram, gpu.mem_pct))),
+        # No colour: vLLM and TGI preallocate ~90 % of GPU memory by design; full is normal.
+        _measured(mem_gib, mem, "stale" if stale else ("muted" if mem_gib is None else "")),
         _measured(gpu.temp_c, num(gpu.temp_c, 0, "°C"), temp_cls),
         _measured(
             _of_limit(gpu),

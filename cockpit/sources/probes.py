@@ -8,6 +8,7 @@ broken driver reads as an error with nvidia-smi's own words.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Iterable
@@ -123,9 +124,10 @@ def _number(text: str) -> float | None:
         return None
     cleaned = re.sub(r"\s*(%|MiB|W|C|MHz)$", "", cleaned)
     try:
-        return float(cleaned)
+        value = float(cleaned)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None  # "nan" parses; JSON cannot carry it
 
 
 def _text(text: str) -> str | None:
@@ -141,16 +143,20 @@ def _one_line(text: str, limit: int = 160) -> str:
 def parse_loadavg(text: str) -> tuple[float, float, float] | ProbeError:
     fields = text.split()
     try:
-        return float(fields[0]), float(fields[1]), float(fields[2])
+        values = float(fields[0]), float(fields[1]), float(fields[2])
     except (IndexError, ValueError):
+        values = None
+    if values is None or not all(math.isfinite(v) for v in values):
         return ProbeError("host", f"unreadable /proc/loadavg: {_one_line(text)!r}")
+    return values
 
 
 def parse_uptime(text: str) -> float | None:
     try:
-        return float(text.split()[0])
+        value = float(text.split()[0])
     except (IndexError, ValueError):
         return None
+    return value if math.isfinite(value) else None
 
 
 def parse_cpu_samples(text: str) -> list[CpuSample]:

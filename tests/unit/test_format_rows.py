@@ -365,7 +365,7 @@ def test_gpu_row_cells():
     assert cells["gpu"] == ("0", "")
     assert cells["name"] == ("RTX 5090", "muted")
     assert cells["util"] == (bar(0.97, 9) + " " + " 97%", "info")
-    assert cells["mem"] == ("19.5/32G", "ok")
+    assert cells["mem"] == ("19.5/32G", "")
     assert cells["temp"] == ("86°C", "critical")
     assert cells["power"] == ("455/575W", "critical")  # above the RTX 5090 450 W critical line
     assert cells["util_hist"] == (" " * rows.SPARK_WIDTH, "info")
