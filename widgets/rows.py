@@ -207,8 +207,10 @@ def summary(state: ClusterState) -> str:
     gpus = [g for _, g in state.gpus()]
     power = sum(g.power_w for g in gpus if g.power_w is not None)
     hot = max((g.temp_c for g in gpus if g.temp_c is not None), default=None)
+    critical = sum(1 for a in state.alerts if a.severity == "critical")
     parts = [
         clean(state.cluster),
+        f"{len(state.alerts)} alerts ({critical} critical)" if state.alerts else "no alerts",
         f"{len(state.nodes)} nodes: {up} up, {stale} stale, {down} down",
         f"{len(gpus)} GPUs",
         _total_power(power) if gpus else "",

@@ -436,16 +436,26 @@ def test_summary_counts():
         NodeState("e", NodeStatus.DOWN, error="timeout"),
     ]
     parts = rows.summary(state(*nodes, cluster="hydra\x1b[2J")).split("  ·  ")
-    assert parts[:3] == ["hydra", "5 nodes: 3 up, 1 stale, 1 down", "4 GPUs"]
+    assert parts[:4] == ["hydra", "no alerts", "5 nodes: 3 up, 1 stale, 1 down", "4 GPUs"]
     assert parts[-2:] == ["hottest 86°C", "every 2s"]
-    (power,) = parts[3:-2]
+    (power,) = parts[4:-2]
     watts = float(power.split()[0]) * (1000 if power.endswith(" kW") else 1)
     assert power.endswith("W") and abs(watts - (455 + 22 + 301)) <= 5  # unknown draws are not 0, not summed
 
 
 def test_summary_without_gpus_has_no_power_or_heat():
     line = rows.summary(state(up("a", gpus=()), refresh=2.5))
-    assert line == "hydra  ·  1 nodes: 1 up, 0 stale, 0 down  ·  0 GPUs  ·  every 2.5s"
+    assert line == "hydra  ·  no alerts  ·  1 nodes: 1 up, 0 stale, 0 down  ·  0 GPUs  ·  every 2.5s"
+
+
+def test_summary_counts_alerts_first() -> None:
+    from dataclasses import replace
+
+    from cockpit.model import Alert
+
+    alerts = (Alert("critical", "a", "node_down", "a: down"), Alert("warning", "b", "cpu", "b: CPU 65%"))
+    line = rows.summary(replace(state(up("a", gpus=())), alerts=alerts, _index={}))
+    assert line.split("  ·  ")[1] == "2 alerts (1 critical)"
 
 
 # -- table_model.py -------------------------------------------------------------------------------
