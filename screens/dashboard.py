@@ -13,10 +13,13 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from widgets.live_table import LiveTable
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
+
+TOAST_EVERY = 30.0
 
 
 class DashboardScreen(Screen[None]):
@@ -31,6 +34,8 @@ class DashboardScreen(Screen[None]):
         self._pending: ClusterState | None = None
         self.state: ClusterState | None = None
         self._critical: set[tuple[str, str]] = set()
+        self._unannounced: list[Alert] = []
+        self._last_toast = float("-inf")
 
     def compose(self) -> ComposeResult:
         yield Static("connecting…", id="summary")
@@ -61,17 +66,18 @@ class DashboardScreen(Screen[None]):
             self._draw(state)
 
     def _announce(self, state: ClusterState) -> None:
-        """A toast for each critical alert that was not critical a cycle ago."""
+        """A toast when a new critical alert appears; at most one per TOAST_EVERY seconds, the
+        next one counting what the quiet period held (the Alerts pane lists them all)."""
         critical = {(a.subject, a.metric): a for a in state.alerts if a.severity == "critical"}
-        new = [critical[key] for key in critical.keys() - self._critical]
+        self._unannounced.extend(critical[key] for key in critical.keys() - self._critical)
         self._critical = set(critical)
-        if len(new) > 2:  # one toast for a burst (start-up, a rack going down), not a wall of them
-            new.sort(key=lambda a: a.subject)
-            text = f"{len(new)} new critical alerts, first {clean(new[0].message)}"
-            self.notify(text, title="critical", severity="error", timeout=10)
+        if not self._unannounced or state.at - self._last_toast < TOAST_EVERY:
             return
-        for alert in new:
-            self.notify(clean(alert.message), title="critical", severity="error", timeout=10)
+        new, self._unannounced = self._unannounced, []
+        self._last_toast = state.at
+        first = clean(min(new, key=lambda a: a.subject).message)
+        text = first if len(new) == 1 else f"{len(new)} new critical alerts, first {first}"
+        self.notify(text, title="critical", severity="error", timeout=10, markup=False)
 
     def _draw(self, state: ClusterState) -> None:
         self._announce(state)

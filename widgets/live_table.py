@@ -137,14 +137,7 @@ class LiveTable(Widget, can_focus=True):
         keys = [key for key, _ in rows]
         new_cells = {key: tuple(self._clean(cell) for cell in cells) for key, cells in rows}
         if keys != self._keys:
-            current = self.cursor_key
-            self._keys = keys
-            self._cells = new_cells
-            if current in new_cells:
-                self.cursor = keys.index(current)
-            else:
-                self.cursor = min(self.cursor, max(0, len(keys) - 1))
-            self._refresh_all(layout=True)
+            self._replace_rows(keys, new_cells)
             return
         for row, key in enumerate(keys):
             old = self._cells[key]
@@ -170,20 +163,39 @@ class LiveTable(Widget, can_focus=True):
                     self.repaints += 1
                     view.refresh_row(y)
 
+    def _replace_rows(self, keys: list[Hashable], new_cells: dict[Hashable, tuple[Cell, ...]]) -> None:
+        """Rows came, went or moved: repaint only the screen rows whose contents differ, and
+        ask for a new layout only when the row count (the table's height) changed."""
+        current = self.cursor_key
+        old_keys, old_cells = self._keys, self._cells
+        self._keys, self._cells = keys, new_cells
+        if len(keys) != len(old_keys) and self._sized_by_rows():
+            self.refresh(layout=True)
+        for row in range(self.top, self.top + self.visible_rows):
+            before = old_cells.get(old_keys[row]) if row < len(old_keys) else None
+            after = new_cells.get(keys[row]) if row < len(keys) else None
+            if before is None or after is None or [c[:2] for c in before] != [c[:2] for c in after]:
+                self.repaints += 1
+                self._refresh_row(row, force=True)
+        if current in new_cells:
+            self.cursor = keys.index(current)
+        else:
+            self.cursor = min(self.cursor, max(0, len(keys) - 1))
+
+    def _sized_by_rows(self) -> bool:
+        """Only a table whose height follows its rows needs a new layout when rows come or go;
+        a layout pass repaints far more than the rows themselves."""
+        height = self.styles.height
+        return height is None or height.is_auto
+
     @staticmethod
     def _clean(cell: Cell) -> Cell:
         text = clean(cell[0], limit=200)
         return (text, *cell[1:]) if text != cell[0] else cell  # type: ignore[return-value]
 
-    def _refresh_all(self, layout: bool = False) -> None:
-        for view in self._views:
-            view.refresh(layout=layout)
-        if layout:
-            self.refresh(layout=True)
-
-    def _refresh_row(self, row: int) -> None:
+    def _refresh_row(self, row: int, force: bool = False) -> None:
         y = row - self.top + 1
-        if 1 <= y <= self.visible_rows:
+        if force or 1 <= y <= self.visible_rows:
             for view in self._views:
                 view.refresh_row(y)
 
