@@ -174,6 +174,8 @@ class LiveTable(Widget, can_focus=True):
         for row in range(self.top, self.top + self.visible_rows):
             before = old_cells.get(old_keys[row]) if row < len(old_keys) else None
             after = new_cells.get(keys[row]) if row < len(keys) else None
+            if before is None and after is None:
+                continue
             if before is None or after is None or [c[:2] for c in before] != [c[:2] for c in after]:
                 self.repaints += 1
                 self._refresh_row(row, force=True)

@@ -148,3 +148,38 @@ async def test_narrow_terminal_keeps_the_important_columns(size: tuple[int, int]
         text = app.export_screenshot()
         for needle in ("NODE", "STATUS", "CPU", "TEMP", "hydra-ai", "DOWN"):
             assert needle in text
+
+
+async def test_critical_toasts_are_rate_limited_and_count_what_waited() -> None:
+    from cockpit.model import Alert
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        toasts: list[str] = []
+        app.dashboard.notify = lambda message, **_: toasts.append(message)  # type: ignore[method-assign]
+
+        def with_alerts(at: float, *subjects: str):
+            alerts = tuple(Alert("critical", s, "node_down", f"{s}: down") for s in subjects)
+            return replace(sample_state(), at=at, alerts=alerts, _index={})
+
+        await _with_state(pilot, with_alerts(100, "a"))
+        await _with_state(pilot, with_alerts(102, "a", "b"))
+        await _with_state(pilot, with_alerts(104, "a", "b", "c"))
+        assert toasts == ["a: down"], "within 30 s of a toast, new criticals wait"
+        await _with_state(pilot, with_alerts(131, "a", "b", "c"))
+        assert toasts == ["a: down", "2 new critical alerts, first b: down"]
+
+
+async def test_alert_rows_moving_repaint_only_rows_that_differ() -> None:
+    from cockpit.model import Alert
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        alerts = [Alert("warning", f"n{i}", "cpu", f"n{i}: CPU 65% ≥ 60%", since=0) for i in range(4)]
+        await _with_state(pilot, replace(sample_state(), at=1, alerts=tuple(alerts), _index={}))
+        table = app.screen.query_one("#alerts", LiveTable)
+        before = table.repaints
+        # The last alert clears: one screen row changes (it becomes blank), the three above do not.
+        await _with_state(pilot, replace(sample_state(), at=1, alerts=tuple(alerts[:3]), _index={}))
+        assert table.row_keys == [("n0", "cpu"), ("n1", "cpu"), ("n2", "cpu")]
+        assert table.repaints == before + 1
