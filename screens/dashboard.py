@@ -69,13 +69,13 @@ class DashboardScreen(Screen[None]):
         """A toast when a new critical alert appears; at most one per TOAST_EVERY seconds, the
         next one counting what the quiet period held (the Alerts pane lists them all)."""
         critical = {(a.subject, a.metric): a for a in state.alerts if a.severity == "critical"}
-        self._unannounced.extend(critical[key] for key in critical.keys() - self._critical)
+        self._unannounced.extend(critical[key] for key in sorted(critical.keys() - self._critical))
         self._critical = set(critical)
         if not self._unannounced or state.at - self._last_toast < TOAST_EVERY:
             return
         new, self._unannounced = self._unannounced, []
         self._last_toast = state.at
-        first = clean(min(new, key=lambda a: a.subject).message)
+        first = clean(min(new, key=lambda a: (a.subject, a.metric)).message)
         text = first if len(new) == 1 else f"{len(new)} new critical alerts, first {first}"
         self.notify(text, title="critical", severity="error", timeout=10, markup=False)
 
