@@ -210,7 +210,9 @@ def summary(state: ClusterState) -> str:
     critical = sum(1 for a in state.alerts if a.severity == "critical")
     parts = [
         clean(state.cluster),
-        f"{len(state.alerts)} alerts ({critical} critical)" if state.alerts else "no alerts",
+        f"{len(state.alerts)} alert{'s' * (len(state.alerts) != 1)} ({critical} critical)"
+        if state.alerts
+        else "no alerts",
         f"{len(state.nodes)} nodes: {up} up, {stale} stale, {down} down",
         f"{len(gpus)} GPUs",
         _total_power(power) if gpus else "",
