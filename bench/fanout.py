@@ -29,9 +29,11 @@ from cockpit.engine import Engine  # noqa: E402
 from cockpit.sources.probes import build_script  # noqa: E402
 
 
-def start_sim(n: int, gpus: int, state: Path) -> tuple[subprocess.Popen[bytes], Cluster]:
+def start_sim(
+    n: int, gpus: int, state: Path, busy_max: float = 0.9
+) -> tuple[subprocess.Popen[bytes], Cluster]:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "simproc.py"), str(n), str(gpus), str(state)],
+        [sys.executable, str(ROOT / "bench" / "simproc.py"), str(n), str(gpus), str(state), str(busy_max)],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120

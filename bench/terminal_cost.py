@@ -49,9 +49,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--mouse", action="store_true", help="leave mouse reporting on")
+    parser.add_argument(
+        "--busy-max",
+        type=float,
+        default=0.9,
+        help="load of the busiest nodes (0.9: a fleet in an alert storm; 0.5: a calm one)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        proc, cluster = start_sim(args.nodes, 2, Path(tmp))
+        proc, cluster = start_sim(args.nodes, 2, Path(tmp), args.busy_max)
         try:
             config = Path(tmp) / "cluster.yaml"
             data = cluster.model_dump(mode="json", exclude_none=True)
@@ -67,7 +73,7 @@ def main() -> None:
             proc.terminate()
             proc.wait()
     print(
-        f"idle terminal cost, {args.nodes} nodes x 2 GPUs, refresh 2 s, 120x40, {args.seconds:.0f} s window"
+        f"idle terminal cost, {args.nodes} nodes x 2 GPUs (load 0..{args.busy_max:g}), refresh 2 s, 120x40, {args.seconds:.0f} s window"
     )
     print(f"{'program':<12} {'bytes/s':>9} {'CPU %':>7}")
     for name, rate, cpu in rows:
