@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -382,3 +383,28 @@ async def test_a_cancelled_poll_never_leaves_its_answer_for_the_next(tmp_path: P
     finally:
         await engine.close()
         await sim.stop()
+
+
+async def test_run_publishes_a_state_every_refresh(tmp_path: Path) -> None:
+    sim, cluster = await start_sim(tmp_path, make_cluster(tmp_path, ["gpu-a", "cpu-b"]))
+    await sim.freeze_node("cpu-b")  # a hung node must not slow the cadence
+    engine = Engine(cluster)
+    published: list[tuple[float, float]] = []
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(
+        engine.run(lambda state: published.append((loop.time(), state.node("gpu-a").last_ok or 0.0)))
+    )
+    try:
+        await asyncio.sleep(3.6)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sim.unfreeze_node("cpu-b")
+        await engine.close()
+        await sim.stop()
+    assert len(published) >= 3
+    fresh = [last_ok for _, last_ok in published]
+    assert fresh == sorted(set(fresh)), "the healthy node has a new reading in every state"
+    # A state leaves at most 0.75 refresh after its tick (sooner when everyone has answered).
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(published)]
+    assert all(gap < 1.8 for gap in gaps), gaps
