@@ -207,27 +207,29 @@ class Engine:
         name = node.name
         last = self._last.get(name)
         ok = self._last_ok.get(name)
-        common = {"name": name, "tags": tuple(node.tags), "has_gpu_probe": "gpus" in node.probes}
+        base = NodeState(
+            name=name, status=NodeStatus.STALE, tags=tuple(node.tags), has_gpu_probe="gpus" in node.probes
+        )
         if last is None:
-            return NodeState(status=NodeStatus.STALE, error="connecting…", **common)
-        host = ok.host if ok and isinstance(ok.host, HostReading) else None
+            return replace(base, error="connecting…")
+        if isinstance(last, _Failure) and (last.connect or ok is None):
+            return replace(base, status=NodeStatus.DOWN, error=last.reason, last_ok=ok.at if ok else None)
+        assert ok is not None
         # A failed GPU probe keeps the last good GPUs on screen, flagged by gpu_error: GPUs that
         # vanish when the driver hangs would hide exactly the machine that needs attention.
-        gpu_error = ok.gpus.reason if ok and isinstance(ok.gpus, ProbeError) else None
-        gpus = self._last_gpus.get(name, ())
-        last_ok = ok.at if ok else None
+        gpu_error = ok.gpus.reason if isinstance(ok.gpus, ProbeError) else None
+        known = replace(
+            base,
+            last_ok=ok.at,
+            host=ok.host if isinstance(ok.host, HostReading) else None,
+            gpus=self._last_gpus.get(name, ()),
+            gpu_error=gpu_error,
+        )
         if isinstance(last, _Failure):
-            if last.connect or ok is None:
-                return NodeState(status=NodeStatus.DOWN, error=last.reason, last_ok=last_ok, **common)
-            return NodeState(
-                status=NodeStatus.STALE,
-                error=last.reason,
-                last_ok=last_ok,
-                host=host,
-                gpus=gpus,
-                gpu_error=gpu_error,
-                **common,
-            )
+            return replace(known, error=last.reason)
+        age = now - last.at
+        if age > self._stale_after():
+            return replace(known, error=f"no answer for {age:.0f}s")
         error = None
         if isinstance(last.host, ProbeError):
             error = f"host: {last.host.reason}"
@@ -235,26 +237,7 @@ class Engine:
             error = f"host: {'; '.join(last.host.warnings)}"
         elif gpu_error:
             error = f"gpus: {gpu_error}"
-        age = now - last.at
-        if age > self._stale_after():
-            return NodeState(
-                status=NodeStatus.STALE,
-                error=f"no answer for {age:.0f}s",
-                last_ok=last_ok,
-                host=host,
-                gpus=gpus,
-                gpu_error=gpu_error,
-                **common,
-            )
-        return NodeState(
-            status=NodeStatus.UP,
-            error=error,
-            last_ok=last_ok,
-            host=host,
-            gpus=gpus,
-            gpu_error=gpu_error,
-            **common,
-        )
+        return replace(known, status=NodeStatus.UP, error=error)
 
     def _record_history(self, state: NodeState, seq: int) -> None:
         """One point per answer, not per cycle: a slow node must not repeat its last values."""
