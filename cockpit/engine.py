@@ -84,15 +84,14 @@ class Engine:
         """A state before any answer: every node listed, none judged yet."""
         return self._build_state()
 
-    async def run(self, publish: Publish, *, first_wait: float | None = None) -> None:
+    async def run(self, publish: Publish) -> None:
         """Cycle every ``refresh`` seconds until cancelled; publishes each state."""
         refresh = self.cluster.refresh
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        wait = first_wait if first_wait is not None else refresh * 0.75
+        wait = refresh * 0.75
         while True:
             state = await self.cycle(wait=wait)
-            wait = refresh * 0.75
             result = publish(state)
             if result is not None:
                 await result

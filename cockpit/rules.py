@@ -78,8 +78,3 @@ def gpu_power_limit(thresholds: Thresholds, gpu: GpuReading, tags: Iterable[str]
 def gpu_power(gpu: GpuReading, thresholds: Thresholds = DEFAULT, tags: Iterable[str] = ()) -> Severity:
     limit = gpu_power_limit(thresholds, gpu, tags)
     return judge(limit, gpu.power_w) if limit else Severity.UNKNOWN
-
-
-def worst(*severities: Severity) -> Severity:
-    known = [s for s in severities if s is not Severity.UNKNOWN]
-    return max(known) if known else Severity.UNKNOWN

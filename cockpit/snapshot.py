@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cockpit.model import Alert, NodeStatus
+from cockpit.model import Alert
 from cockpit.state import ClusterState, NodeState
 
 
@@ -22,8 +22,7 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 
 def node_json(node: NodeState, now: float) -> dict[str, Any]:
-    host = node.host if node.status is not NodeStatus.DOWN else None
-    gpus = node.gpus if node.status is not NodeStatus.DOWN else ()
+    host, gpus = node.host, node.gpus  # the engine gives a down node no readings
     age = node.age(now)
     return {
         "name": node.name,

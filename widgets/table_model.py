@@ -42,18 +42,3 @@ def fit(text: str, width: int, align: str) -> str:
         return set_cell_size(text[: width * 2], width - 1) + "…" if width > 1 else text[:width]
     pad = width - cell_len(text)
     return " " * pad + text if align == "right" else text + " " * pad
-
-
-def changed_span(old: str, new: str) -> tuple[int, int] | None:
-    """First and last differing character of two equal-width strings (cell offsets)."""
-    if old == new:
-        return None
-    if len(old) != len(new) or cell_len(old) != len(old) or cell_len(new) != len(new):
-        return 0, cell_len(new)
-    start = 0
-    while old[start] == new[start]:
-        start += 1
-    end = len(new)
-    while old[end - 1] == new[end - 1]:
-        end -= 1
-    return start, end

@@ -323,9 +323,6 @@ class NodeWorld:
                 gpu.overrides[name] = float(value)
         self._step_gpu(gpu, self._t, dt=0.0)
 
-    def clear_gpu(self, index: int) -> None:
-        self.gpus[index].overrides.clear()
-
     def set_disk(self, mount: str, used_pct: float | None) -> None:
         """Pin a mount's use (percent), or release it with ``None``."""
         if used_pct is None:

@@ -11,12 +11,11 @@ import math
 import pytest
 from rich.cells import cell_len
 
-from cockpit import rules
 from cockpit.model import Disk, GpuReading, HostReading, NodeStatus
 from cockpit.state import ClusterState, History, HistoryView, NodeState
 from widgets import rows
 from widgets.format import BAR, NA, SPARK, age, bar, bucketed, gib, num, pct, sparkline
-from widgets.table_model import CLASSES, changed_span, fit
+from widgets.table_model import CLASSES, fit
 
 NOW = 1_763_800_000.0
 GIB = 2**30
@@ -483,31 +482,3 @@ def test_fit(text, width, align, expected):
 def test_fit_never_overflows_with_wide_characters():
     for width in range(2, 12):
         assert cell_len(fit("日本語のプロセス名", width, "left")) == width
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "span"),
-    [
-        ("abc", "abc", None),
-        ("abc", "abd", (2, 3)),
-        ("abc", "xbc", (0, 1)),
-        (" 41%", " 42%", (2, 3)),
-        ("aab", "abb", (1, 2)),
-        ("ab", "abc", (0, 3)),  # different widths: repaint the whole cell
-        ("日本", "日本語", (0, 6)),
-        ("日本", "本日", (0, 4)),  # wide characters: cell offsets are not string offsets
-    ],
-)
-def test_changed_span(old, new, span):
-    assert changed_span(old, new) == span
-
-
-def test_changed_span_of_a_ticking_cell_is_one_character():
-    assert changed_span(fit("41%", 4, "right"), fit("42%", 4, "right")) == (2, 3)
-    assert changed_span(fit("99%", 4, "right"), fit("100%", 4, "right")) == (0, 3)
-
-
-def test_rules_worst_ignores_unknown():
-    assert rules.worst(rules.Severity.UNKNOWN, rules.Severity.OK) is rules.Severity.OK
-    assert rules.worst(rules.Severity.UNKNOWN) is rules.Severity.UNKNOWN
-    assert rules.worst(rules.Severity.WARNING, rules.Severity.CRITICAL) is rules.Severity.CRITICAL
