@@ -76,7 +76,12 @@ UserName = Annotated[
 UnitName = Annotated[str, _matching(UNIT_RE, "systemd unit name", "a unit such as ollama or nginx.service")]
 Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 Secret = Annotated[SecretRef, BeforeValidator(_secret)]
-Probe = Literal["host", "gpus"]
+Probe = Literal["host", "gpus", "containers"]
+ServiceKind = Literal[
+    "http", "tabbyapi", "ollama", "litellm", "grafana", "prometheus", "open-webui", "triton", "dns"
+]
+URL_RE = re.compile(r"^https?://[^\s/?#]+(?:[/?#]\S*)?$")
+Url = Annotated[str, _matching(URL_RE, "URL", "http://host:port/path")]
 
 
 class Strict(BaseModel):
@@ -125,7 +130,8 @@ class NodeConfig(Strict):
     jump: str | None = None
     tags: list[Name] = []
     gpu_model: str | None = None
-    probes: list[Probe] = ["host", "gpus"]
+    probes: list[Probe] = ["host", "gpus", "containers"]
+    """A node without docker (or nvidia-smi) simply shows none; drop a probe to skip its cost."""
     units: list[UnitName] = []
     sim: SimNode | None = None
 
@@ -154,6 +160,7 @@ class LimitOverrides(Strict):
     disk: Limit | None = None
     gpu_temp: Limit | None = None
     gpu_power: Limit | None = None
+    latency: Limit | None = None
 
 
 class Thresholds(Strict):
@@ -163,6 +170,8 @@ class Thresholds(Strict):
     ram: Limit = Limit(warning=70, critical=85)
     disk: Limit = Limit(warning=80, critical=90)
     gpu_temp: Limit = Limit(warning=70, critical=80)
+    latency: Limit = Limit(warning=2, critical=5)
+    """Inference (service) response time in seconds."""
     gpu_power_of_limit: Limit = Limit(warning=90, critical=97)
     """For GPU models without their own power limits: percent of the card's power limit."""
     by_model: dict[str, LimitOverrides] = {
@@ -177,6 +186,40 @@ class Thresholds(Strict):
     """An alert clears only when the value is this much (percent of the threshold) back below it."""
 
 
+class Expect(Strict):
+    """What a healthy answer looks like; a service's ``kind`` supplies the runbook's default."""
+
+    status: list[int] | int = 200
+    json_path: str | None = None
+    """Dotted path into the JSON body (``data.0.id``) that must exist and be non-empty."""
+    equals: str | int | float | bool | None = None
+    """If given, the value at ``json_path`` must equal this."""
+    min_items: int | None = Field(None, ge=0)
+    """If given, the value at ``json_path`` must be a list or object with at least this many items."""
+    max_latency_s: float | None = Field(None, gt=0)
+
+
+class ServiceConfig(Strict):
+    """An HTTP endpoint probed every cycle (runbook 000's "Critical Service Ports")."""
+
+    name: Name
+    url: Url
+    kind: ServiceKind = "http"
+    node: Name | None = None
+    """The node it runs on, so its alerts and actions (restart the unit) land there."""
+    unit: UnitName | None = None
+    container: str | None = None
+    expect: Expect | None = None
+    timeout: float = Field(5.0, gt=0, le=300)
+    depends_on: list[Name] = []
+
+
+class SimService(Strict):
+    """How the demo plays a service's state: healthy, down (refused), slow, erroring, or wrong."""
+
+    state: Literal["ok", "down", "slow", "error", "bad-json"] = "ok"
+
+
 class SimCluster(Strict):
     seed: int = 1
 
@@ -187,6 +230,7 @@ class Cluster(Strict):
     ssh: SshDefaults = SshDefaults()
     nodes: list[NodeConfig] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
+    services: list[ServiceConfig] = []
     sim: SimCluster | None = None
     source: str = Field("<memory>", exclude=True)
 
@@ -273,6 +317,46 @@ def _check_references(doc: Positioned, cluster: Cluster) -> None:
             hop = cluster.nodes[names[hop]].jump
 
 
+def _check_services(doc: Positioned, cluster: Cluster) -> None:
+    nodes = {node.name for node in cluster.nodes}
+    seen: dict[str, int] = {}
+    for i, service in enumerate(cluster.services):
+        if service.name in seen:
+            raise doc.error(
+                ("services", i, "name"),
+                f"{service.name!r} is already the name of services[{seen[service.name]}] (expected unique names)",
+            )
+        seen[service.name] = i
+        if service.node is not None and service.node not in nodes:
+            raise doc.error(
+                ("services", i, "node"), f"{service.node!r} is not a node (expected a node's name)"
+            )
+    for i, service in enumerate(cluster.services):
+        for j, dep in enumerate(service.depends_on):
+            if dep not in seen:
+                raise doc.error(
+                    ("services", i, "depends_on", j), f"{dep!r} is not a service (expected a service's name)"
+                )
+    graph = {s.name: s.depends_on for s in cluster.services}
+    for i, service in enumerate(cluster.services):
+        path = _dependency_loop(graph, service.name, [])
+        if path:
+            raise doc.error(
+                ("services", i, "depends_on"),
+                f"dependencies form a loop: {' -> '.join(path)} (expected a graph without cycles)",
+            )
+
+
+def _dependency_loop(graph: dict[str, list[str]], name: str, path: list[str]) -> list[str] | None:
+    if name in path:
+        return [*path[path.index(name) :], name]
+    for dep in graph.get(name, ()):
+        loop = _dependency_loop(graph, dep, [*path, name])
+        if loop:
+            return loop
+    return None
+
+
 def load_cluster(path: str | os.PathLike[str]) -> Cluster:
     """Load and validate; raises :class:`ConfigError` with one line on any problem."""
     doc = load_yaml(Path(path))
@@ -285,6 +369,7 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
         unknown = any(e["type"] == "extra_forbidden" for e in errors[:1])
         raise doc.error(loc, message, at_key=unknown) from None
     _check_references(doc, cluster)
+    _check_services(doc, cluster)
     return cluster
 
 

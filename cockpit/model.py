@@ -120,6 +120,71 @@ class GpuReading:
 
 
 @dataclass(frozen=True, slots=True)
+class Container:
+    """One container as ``docker ps -a --format '{{json .}}'`` and ``docker inspect`` report it."""
+
+    id: str
+    name: str
+    image: str
+    state: str
+    """Docker's State: created, running, restarting, paused, exited, dead (``""`` if docker is too old)."""
+    status: str
+    """Docker's human Status: "Up 2 hours", "Restarting (1) 5 seconds ago", "Exited (137) 3 min ago"."""
+    created: str | None = None
+    ports: str = ""
+    project: str | None = None
+    """The compose project (label ``com.docker.compose.project``), if any."""
+    restart_count: int | None = None
+    exit_code: int | None = None
+
+    @property
+    def restarting(self) -> bool:
+        return self.state == "restarting" or self.status.startswith("Restarting")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One systemd unit as ``systemctl show -p Id,LoadState,ActiveState,SubState,...`` reports it."""
+
+    name: str
+    active: str
+    """active, failed, activating, deactivating, inactive, reloading."""
+    sub: str = ""
+    load: str = "loaded"
+    """loaded, or not-found when the unit does not exist on the node."""
+    since: float | None = None
+    """ActiveEnterTimestamp (or InactiveEnter for a stopped unit) as epoch seconds; None if never."""
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """A compute process on a GPU, with the container that owns it (from /proc/PID/cgroup)."""
+
+    pid: int
+    name: str
+    used_mib: float | None
+    gpu_uuid: str | None
+    container_id: str | None = None
+    """Full container id found in the process's cgroup path; None for a host process."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceReading:
+    """One HTTP health probe of a service: what came back, how fast, and what was wrong with it."""
+
+    name: str
+    url: str
+    at: float
+    ok: bool
+    status_code: int | None = None
+    latency_s: float | None = None
+    error: str | None = None
+    """One line: "connection refused", "timeout after 5s", "HTTP 503", "model_name is empty"."""
+    detail: str | None = None
+    """What the body said that matters (the loaded model, "3 models"), sanitized by the prober."""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeReading:
     """Everything one poll of one node produced: a reading or an error per probe."""
 

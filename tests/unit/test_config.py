@@ -74,7 +74,7 @@ MALFORMED = [
     (
         "unknown-top-level-key",
         "cluster: c\nclsuter: x\n" + NODE,
-        "2:1: clsuter: unknown field (expected one of: cluster, refresh, ssh, nodes, thresholds, sim)",
+        "2:1: clsuter: unknown field (expected one of: cluster, refresh, ssh, nodes, thresholds, services, sim)",
     ),
     (
         "unknown-node-key",
@@ -239,7 +239,7 @@ MALFORMED = [
     (
         "unknown-probe",
         "cluster: c\nnodes:\n  - {name: a, host: h, probes: [host, disk]}\n",
-        "3:39: nodes[0].probes[1]: 'disk' is not allowed (expected 'host' or 'gpus')",
+        "3:39: nodes[0].probes[1]: 'disk' is not allowed (expected 'host', 'gpus' or 'containers')",
     ),
     (
         "identity-file-number",
@@ -286,7 +286,7 @@ MALFORMED = [
     (
         "newline-in-unknown-key",
         'cluster: c\n"bad\\nname": 1\n' + NODE,
-        "2:1: 'bad\\nname': unknown field (expected one of: cluster, refresh, ssh, nodes, thresholds, sim)",
+        "2:1: 'bad\\nname': unknown field (expected one of: cluster, refresh, ssh, nodes, thresholds, services, sim)",
     ),
 ]
 
