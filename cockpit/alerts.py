@@ -23,7 +23,9 @@ LABELS = {
     "disk": ("disk", "%"),
     "gpu_temp": ("GPU temperature", "°C"),
     "gpu_power": ("GPU power", " W"),
+    "latency": ("latency", " s"),
 }
+PRECISION = {"latency": 1}
 CONNECTING = "connecting…"
 
 
@@ -46,7 +48,8 @@ def _threshold_finding(
     label, unit = LABELS[metric]
     bound = limit.critical if severity is Severity.CRITICAL else limit.warning
     relation = ">" if severity is Severity.CRITICAL else "≥"
-    message = f"{subject}: {label}{detail} {value:.0f}{unit} {relation} {bound:g}{unit}"
+    digits = PRECISION.get(metric, 0)
+    message = f"{subject}: {label}{detail} {value:.{digits}f}{unit} {relation} {bound:g}{unit}"
     return Finding(subject, metric, severity, message, value, limit)
 
 
@@ -87,15 +90,68 @@ def _node_findings(node: NodeState, thresholds: Thresholds) -> list[Finding | No
                     subject, "gpu_power", gpu.power_w, rules.gpu_power_limit(thresholds, gpu, node.tags)
                 )
             )
+    if node.status is NodeStatus.UP:
+        out.extend(_workload_findings(node))
+    return out
+
+
+def _workload_findings(node: NodeState) -> list[Finding]:
+    """Containers that crash-loop and units that failed: the runbook's "Service Crash Loop"."""
+    name = node.name
+    out = []
+    for error in node.probe_errors:
+        out.append(Finding(name, f"probe:{error.partition(':')[0]}", Severity.WARNING, f"{name}: {error}"))
+    for container in node.containers:
+        if container.name in node.crash_looping:
+            restarts = f", {container.restart_count} restarts" if container.restart_count is not None else ""
+            out.append(
+                Finding(
+                    f"{name}/container:{container.name}",
+                    "crash_loop",
+                    Severity.CRITICAL,
+                    f"{name}: container {container.name} crash-looping ({container.status}{restarts})",
+                    container.status,
+                )
+            )
+    for unit in node.units:
+        subject = f"{name}/unit:{unit.name}"
+        if unit.active == "failed":
+            message = f"{name}: unit {unit.name} failed ({unit.sub or 'failed'})"
+            out.append(Finding(subject, "unit_failed", Severity.CRITICAL, message, unit.active))
+        elif unit.load == "not-found":
+            message = f"{name}: unit {unit.name} not found on the node"
+            out.append(Finding(subject, "unit_failed", Severity.WARNING, message, unit.load))
+        elif unit.active in ("activating", "deactivating", "inactive"):
+            message = f"{name}: unit {unit.name} {unit.active} ({unit.sub})"
+            out.append(Finding(subject, "unit_failed", Severity.WARNING, message, unit.active))
+    return out
+
+
+def _service_findings(state: ClusterState) -> list[Finding | None]:
+    """A failing service is critical only where it is the root cause; what it blocks is a warning."""
+    out: list[Finding | None] = []
+    limit = state.thresholds.latency
+    for service in state.services:
+        subject = f"service:{service.name}"
+        root = state.blocked_by.get(service.name)
+        if not service.ok and root is not None:
+            message = f"{service.name}: blocked by {root} ({service.error})"
+            out.append(Finding(subject, "service_down", Severity.WARNING, message, service.error))
+        elif not service.ok:
+            message = f"{service.name}: down ({service.error})"
+            out.append(Finding(subject, "service_down", Severity.CRITICAL, message, service.error))
+        else:
+            out.append(_threshold_finding(subject, "latency", service.latency_s, limit))
     return out
 
 
 def findings(state: ClusterState) -> list[Finding]:
     """Everything past a threshold in ``state``, right now, with no memory."""
-    out: list[Finding] = []
+    out: list[Finding | None] = []
     for node in state.nodes:
-        out.extend(f for f in _node_findings(node, state.thresholds) if f and f.severity > Severity.OK)
-    return [f for f in out if f.severity is not Severity.UNKNOWN]
+        out.extend(_node_findings(node, state.thresholds))
+    out.extend(_service_findings(state))
+    return [f for f in out if f and Severity.OK < f.severity < Severity.UNKNOWN]
 
 
 @dataclass
@@ -156,6 +212,9 @@ class AlertTracker:
 def _fresh_value(state: ClusterState, key: tuple[str, str], old: Finding) -> float | None:
     """The metric's value in ``state`` (the finding may be gone because it fell below)."""
     subject, metric = key
+    if metric == "latency":
+        service = state.service(subject.removeprefix("service:"))
+        return service.latency_s if service is not None and service.ok else None
     node_name, _, gpu_part = subject.partition("/")
     node = state.node(node_name)
     if node is None or node.status is not NodeStatus.UP:

@@ -18,10 +18,12 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.config import Cluster
 from cockpit.engine import Engine
+from cockpit.prefs import Prefs
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from screens.dashboard import DashboardScreen
 from screens.help import HelpScreen
+from screens.node_detail import NodeDetailScreen
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 from widgets.live_table import LiveTable
 
@@ -48,6 +50,8 @@ class Options:
     """Runs on the app's loop before the engine (the demo starts its servers here) and returns
     the cluster to watch, with the ports actually bound."""
     after_stop: Hook | None = None
+    prefs: Prefs | None = None
+    """Where the theme and command history are remembered; None (tests) remembers nothing."""
 
 
 class CockpitApp(App[None]):
@@ -89,6 +93,8 @@ class CockpitApp(App[None]):
 
     def on_state_updated(self, message: StateUpdated) -> None:
         self.dashboard.show_state(message.state)
+        if isinstance(self.screen, NodeDetailScreen):
+            self.screen.show_state(message.state)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every failed worker lands here: one line to the operator, never a traceback."""
@@ -116,6 +122,8 @@ class CockpitApp(App[None]):
     def action_next_theme(self) -> None:
         index = THEME_NAMES.index(self.theme) if self.theme in THEME_NAMES else -1
         self.theme = THEME_NAMES[(index + 1) % len(THEME_NAMES)]
+        if self.options.prefs is not None:
+            self.options.prefs.set("theme", self.theme)
         self.notify(f"theme: {self.theme}", timeout=2)
 
     def key_help(self) -> list[tuple[str, str]]:

@@ -110,11 +110,14 @@ def _snapshot(cluster: Cluster, fmt: str) -> int:
 
 def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> int:
     from cockpit.app import CockpitApp, Options
+    from cockpit.prefs import Prefs
 
-    theme = args.theme or DEFAULT_THEME
+    prefs = Prefs()
+    remembered = prefs.get("theme")
+    theme = args.theme or (remembered if remembered in THEME_CHOICES else DEFAULT_THEME)
     if theme not in THEME_CHOICES:
         raise ConfigError(f"--theme: {theme!r} is not a theme (expected one of {', '.join(THEME_CHOICES)})")
-    options = Options(theme=theme)
+    options = Options(theme=theme, prefs=prefs)
     if with_sim:
         from cockpit.sim import SimCluster
 

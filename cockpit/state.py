@@ -13,7 +13,16 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 
 from cockpit.config import Thresholds
-from cockpit.model import Alert, GpuReading, HostReading, NodeStatus
+from cockpit.model import (
+    Alert,
+    Container,
+    GpuProcess,
+    GpuReading,
+    HostReading,
+    NodeStatus,
+    ServiceReading,
+    Unit,
+)
 
 SeriesKey = tuple[Hashable, ...]
 
@@ -73,6 +82,13 @@ class NodeState:
     gpu_error: str | None = None
     tags: tuple[str, ...] = ()
     has_gpu_probe: bool = True
+    containers: tuple[Container, ...] = ()
+    crash_looping: frozenset[str] = frozenset()
+    """Names of containers restarting now or whose restart count rose recently."""
+    units: tuple[Unit, ...] = ()
+    procs: tuple[GpuProcess, ...] = ()
+    probe_errors: tuple[str, ...] = ()
+    """Optional probes that failed while the node answered ("containers: docker daemon down")."""
 
     def age(self, now: float) -> float | None:
         return None if self.last_ok is None else max(0.0, now - self.last_ok)
@@ -98,6 +114,9 @@ class ClusterState:
     refresh: float = 2.0
     thresholds: Thresholds = field(default_factory=Thresholds)
     alerts: tuple[Alert, ...] = ()
+    services: tuple[ServiceReading, ...] = ()
+    blocked_by: dict[str, str] = field(default_factory=dict)
+    """A failing service -> the failing service it depends on that explains it (the root cause)."""
     _index: dict[str, NodeState] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +124,9 @@ class ClusterState:
 
     def node(self, name: str) -> NodeState | None:
         return self._index.get(name)
+
+    def service(self, name: str) -> ServiceReading | None:
+        return next((s for s in self.services if s.name == name), None)
 
     def gpus(self) -> Iterator[tuple[NodeState, GpuReading]]:
         for node in self.nodes:

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static
 from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
+from screens.node_detail import NodeDetailScreen
 from widgets.live_table import LiveTable
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
 
@@ -95,13 +96,18 @@ class DashboardScreen(Screen[None]):
         self.query_one(f"#{pane}", LiveTable).focus()
 
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
-        """Enter on a node jumps to its GPUs (the node detail screen comes with triage)."""
-        if event.table.id != "nodes" or event.key is None:
-            return
-        gpus = self.query_one("#gpus", LiveTable)
-        for key in gpus.row_keys:
-            if isinstance(key, tuple) and key[0] == event.key:
-                gpus.move_to(key)
-                gpus.focus()
-                return
-        self.notify(f"{event.key} has no GPUs", timeout=3)
+        """Enter walks the chain down: a node, a GPU or an alert opens that node's detail."""
+        node = _node_of(event.table.id, event.key)
+        if node and self.state is not None and self.state.node(node) is not None:
+            self.app.push_screen(NodeDetailScreen(node, self.state))
+
+
+def _node_of(table: str | None, key: object) -> str | None:
+    """The node a row is about: the key itself for nodes, its first part for GPUs and alerts."""
+    if table == "nodes" and isinstance(key, str):
+        return key
+    if table in ("gpus", "containers", "units") and isinstance(key, tuple) and key:
+        return str(key[0])
+    if table == "alerts" and isinstance(key, tuple) and key and isinstance(key[0], str):
+        return key[0].partition("/")[0] or None
+    return None

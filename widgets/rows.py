@@ -6,9 +6,10 @@ Kept free of Textual so they are tested on plain states, k9s-style (render/node.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from cockpit import rules
-from cockpit.model import GpuReading, NodeStatus
+from cockpit.model import Alert, GpuReading, NodeStatus
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState, NodeState
 from widgets.format import NA, SEVERITY_CLASS, age, bar, bucketed, num, pct, sparkline
@@ -222,12 +223,15 @@ def summary(state: ClusterState) -> str:
     return "  ·  ".join(p for p in parts if p)
 
 
-def alert_rows(state: ClusterState) -> list[tuple[tuple[str, str], tuple[Cell, ...]]]:
+def alert_rows(
+    state: ClusterState, alerts: Sequence[Alert] | None = None
+) -> list[tuple[tuple[str, str], tuple[Cell, ...]]]:
     """Sorted as the engine sorts them: critical first, then the oldest."""
-    if not state.alerts:
+    alerts = state.alerts if alerts is None else alerts
+    if not alerts:
         return [(("", ""), (("", ""), ("", ""), ("", ""), ("no alerts", "ok")))]
     rows = []
-    for alert in state.alerts:
+    for alert in alerts:
         critical = alert.severity == "critical"
         cls = "critical" if critical else "warning"
         since = None if alert.since is None else max(0.0, state.at - alert.since)

@@ -10,6 +10,7 @@ import pytest
 from cockpit.app import CockpitApp, Options, StateUpdated
 from cockpit.config import load_cluster
 from screens.help import HelpScreen
+from screens.node_detail import NodeDetailScreen
 from tests.states import sample_state
 from widgets.live_table import LiveTable
 
@@ -60,14 +61,24 @@ async def test_navigation_with_arrows_and_jk_and_tab() -> None:
         assert app.focused is nodes
 
 
-async def test_enter_on_a_node_jumps_to_its_gpus() -> None:
+async def test_enter_on_a_node_opens_its_detail_and_escape_returns() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await _with_state(pilot)
         await pilot.press("j", "enter")
-        gpus = app.screen.query_one("#gpus", LiveTable)
-        assert app.focused is gpus
-        assert gpus.cursor_key == ("hydra-compute", 0)
+        assert isinstance(app.screen, NodeDetailScreen)
+        assert app.screen.node == "hydra-compute"
+        gpus = app.screen.query_one("#detail-gpus", LiveTable)
+        assert gpus.row_keys == [0, 1]
+        # A new state reaches the detail screen while it is on top.
+        hot = sample_state()
+        node = hot.node("hydra-compute")
+        hotter = replace(node, gpus=(replace(node.gpus[0], temp_c=91.0), *node.gpus[1:]))
+        hot = replace(hot, nodes=tuple(hotter if n.name == node.name else n for n in hot.nodes), _index={})
+        await _with_state(pilot, hot)
+        assert gpus.cells(0)[4][0] == "91°C"
+        await pilot.press("escape")
+        assert app.screen is app.dashboard
 
 
 async def test_cursor_stays_on_its_row_when_rows_change() -> None:
