@@ -72,6 +72,7 @@ class CockpitApp(App[None]):
         self.options = options or Options()
         self.engine: Engine | None = None
         self.dashboard = DashboardScreen()
+        self.detail: NodeDetailScreen | None = None
         for theme in THEMES:
             self.register_theme(theme)
         self.theme = self.options.theme if self.options.theme in THEME_NAMES else DEFAULT_THEME
@@ -90,6 +91,13 @@ class CockpitApp(App[None]):
 
     def _publish(self, state: ClusterState) -> None:
         self.post_message(StateUpdated(state))
+
+    def open_node(self, node: str, state: ClusterState) -> None:
+        if self.detail is None:
+            self.detail = NodeDetailScreen(node, state)
+            self.install_screen(self.detail, "node-detail")
+        self.detail.show_node(node, state)
+        self.push_screen("node-detail")
 
     def on_state_updated(self, message: StateUpdated) -> None:
         self.dashboard.show_state(message.state)

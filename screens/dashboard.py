@@ -16,7 +16,6 @@ from textual.widgets import Footer, Static
 from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
-from screens.node_detail import NodeDetailScreen
 from widgets.live_table import LiveTable
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
 
@@ -99,7 +98,7 @@ class DashboardScreen(Screen[None]):
         """Enter walks the chain down: a node, a GPU or an alert opens that node's detail."""
         node = _node_of(event.table.id, event.key)
         if node and self.state is not None and self.state.node(node) is not None:
-            self.app.push_screen(NodeDetailScreen(node, self.state))
+            self.app.open_node(node, self.state)
 
 
 def _node_of(table: str | None, key: object) -> str | None:
