@@ -16,12 +16,27 @@ from dataclasses import dataclass, replace
 
 from cockpit.alerts import AlertTracker
 from cockpit.config import Cluster, NodeConfig
-from cockpit.model import CpuSample, GpuReading, HostReading, NodeStatus, ProbeError
-from cockpit.sources.probes import build_script, new_nonce, parse_gpus, parse_host, split_parts
+from cockpit.model import (
+    Container,
+    CpuSample,
+    GpuProcess,
+    GpuReading,
+    HostReading,
+    NodeStatus,
+    ProbeError,
+    Unit,
+)
+from cockpit.sources import containers as docker
+from cockpit.sources.gpu_procs import parse_cgroups, parse_compute_apps, with_containers
+from cockpit.sources.probes import Part, build_script, new_nonce, parse_gpus, parse_host, split_parts
 from cockpit.sources.ssh import CommandFailure, ConnectFailure, SshPool
+from cockpit.sources.units import parse_units
 from cockpit.state import ClusterState, History, HistoryView, NodeState
 
 HISTORY_SECONDS = 15 * 60
+CRASH_LOOP_MEMORY_S = 5 * 60
+"""A container whose restart count rose is called crash-looping for this long: a loop that restarts
+every 30 s is up between restarts most of the time, and must not flicker in and out of the alerts."""
 Publish = Callable[[ClusterState], Awaitable[None] | None]
 
 
@@ -30,6 +45,11 @@ class _Success:
     at: float
     host: HostReading | ProbeError | None
     gpus: tuple[GpuReading, ...] | ProbeError | None
+    containers: tuple[Container, ...] = ()
+    crash_looping: frozenset[str] = frozenset()
+    units: tuple[Unit, ...] = ()
+    procs: tuple[GpuProcess, ...] = ()
+    probe_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +82,13 @@ class Engine:
         self._last: dict[str, _Success | _Failure] = {}
         self._cpu: dict[str, CpuSample] = {}
         self._cpu_pct: dict[str, float] = {}
-        self._scripts: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._scripts: dict[tuple[object, ...], str] = {}
+        self._restarts: dict[str, dict[str, int]] = {}
+        self._rose_at: dict[tuple[str, str], float] = {}
+        self._owners: dict[str, dict[int, str | None]] = {}
+        """Per node, GPU process pid -> owning container id, from the cgroups read so far."""
+        self._gpu_pids: dict[str, tuple[int, ...]] = {}
+        """GPU processes seen in the last poll: the next poll reads their cgroups (same round trip)."""
         self._seq = 0
         self._recorded: dict[str, float] = {}
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
@@ -151,6 +177,7 @@ class Engine:
             self._last[name] = _Failure(self._clock(), "no answer in time", connect=False)
             return
         parts = split_parts(result.stdout, self._nonce)
+        now = self._clock()
         host: HostReading | ProbeError | None = None
         gpus: tuple[GpuReading, ...] | ProbeError | None = None
         if "host" in node.probes:
@@ -158,11 +185,70 @@ class Engine:
         if "gpus" in node.probes:
             part = parts.get("gpus")
             gpus = parse_gpus(part.text, part.rc) if part else ProbeError("gpus", "no answer")
-        success = _Success(self._clock(), host, gpus)
+        success = self._workloads(node, parts, _Success(now, host, gpus))
         self._last[name] = success
         self._last_ok[name] = success
         if isinstance(gpus, tuple):
             self._last_gpus[name] = gpus
+
+    def _workloads(self, node: NodeConfig, parts: dict[str, Part], base: _Success) -> _Success:
+        """Containers, units and GPU processes: optional, so a failure is a note, not a down node."""
+        name = node.name
+        errors: list[str] = []
+        containers: tuple[Container, ...] = ()
+        looping: frozenset[str] = frozenset()
+        if "containers" in node.probes and "docker_ps" in parts:
+            ps, inspect = parts["docker_ps"], parts.get("docker_inspect", Part("", None))
+            found = docker.parse_containers(ps.text, ps.rc, inspect.text, inspect.rc)
+            if isinstance(found, ProbeError):
+                errors.append(f"containers: {found.reason}")
+            else:
+                containers = found
+                looping = self._crash_looping(name, found, base.at)
+        units: tuple[Unit, ...] = ()
+        if node.units and "units" in parts:
+            uptime = base.host.uptime_s if isinstance(base.host, HostReading) else None
+            part = parts["units"]
+            read = parse_units(part.text, part.rc, node.units, uptime, base.at)
+            if isinstance(read, ProbeError):
+                errors.append(f"units: {read.reason}")
+            else:
+                units = read
+        procs: tuple[GpuProcess, ...] = ()
+        if "procs" in parts:
+            part = parts["procs"]
+            found_procs = parse_compute_apps(part.text, part.rc)
+            if isinstance(found_procs, tuple):
+                owners = self._owners.setdefault(name, {})
+                if "cgroups" in parts:
+                    owners.update(parse_cgroups(parts["cgroups"].text))
+                alive = {p.pid for p in found_procs}
+                for pid in [p for p in owners if p not in alive]:
+                    del owners[pid]
+                self._gpu_pids[name] = tuple(sorted(alive))
+                procs = with_containers(found_procs, owners)
+        names = {c.id: c.name for c in containers}
+        return replace(
+            base,
+            containers=containers,
+            crash_looping=frozenset(names[i] for i in looping if i in names),
+            units=units,
+            procs=procs,
+            probe_errors=tuple(errors),
+        )
+
+    def _crash_looping(self, node: str, containers: tuple[Container, ...], now: float) -> frozenset[str]:
+        """Restarting now, or restarted by docker within CRASH_LOOP_MEMORY_S (ids)."""
+        previous = self._restarts.get(node, {})
+        for cid in docker.crash_looping(previous, containers):
+            self._rose_at[(node, cid)] = now
+        self._restarts[node] = docker.restart_counts(containers)
+        recent = {
+            c.id
+            for c in containers
+            if c.restarting or now - self._rose_at.get((node, c.id), -math.inf) < CRASH_LOOP_MEMORY_S
+        }
+        return frozenset(recent)
 
     def _next_marker(self) -> str:
         """A new end marker per poll: output left over from an abandoned poll can never be
@@ -171,16 +257,23 @@ class Engine:
         return f"@@{self._nonce}:done:{self._polls}"
 
     def _script(self, node: NodeConfig, *, first: bool) -> str:
-        """The poll script for this node; built once, it only differs on the first poll."""
-        key = (tuple(node.probes), first)
+        """The poll script for this node; cached, as it changes only on the first poll and when
+        the set of GPU processes whose container is not yet known changes."""
+        pids = self._gpu_pids.get(node.name, ())
+        key = (tuple(node.probes), first, tuple(node.units), pids)
         script = self._scripts.get(key)
         if script is None:
+            if len(self._scripts) > 4 * len(self.cluster.nodes) + 16:
+                self._scripts.clear()  # PIDs come and go; keep the cache bounded
             script = self._scripts[key] = build_script(
                 node.probes,
                 self._nonce,
                 first=first,
-                # df and nvidia-smi may both hang; together they must end inside the poll's timeout.
-                gpu_timeout=max(1.0, (self.cluster.ssh.command_timeout - 1) / 2),
+                # df, docker and nvidia-smi may all hang; together they must end inside the
+                # poll's timeout.
+                gpu_timeout=max(1.0, (self.cluster.ssh.command_timeout - 1) / 3),
+                units=node.units,
+                pids=pids,
             )
         return script
 
@@ -223,6 +316,11 @@ class Engine:
             host=ok.host if isinstance(ok.host, HostReading) else None,
             gpus=self._last_gpus.get(name, ()),
             gpu_error=gpu_error,
+            containers=ok.containers,
+            crash_looping=ok.crash_looping,
+            units=ok.units,
+            procs=ok.procs,
+            probe_errors=ok.probe_errors,
         )
         if isinstance(last, _Failure):
             return replace(known, error=last.reason)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cockpit.model import CpuSample, Disk, GpuReading, HostReading, ProbeError
+from cockpit.sources.containers import DOCKER_PS
+from cockpit.sources.gpu_procs import COMPUTE_APPS, cgroup_command
+from cockpit.sources.units import systemctl_show
 
 GPU_FIELDS = (
     "index",
@@ -35,6 +38,8 @@ HOST_PARTS = {
     "meminfo": "grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached):' /proc/meminfo",
     "df": "df -P -k",
 }
+DOCKER_IDS = "docker ps -aq --no-trunc"
+DOCKER_COUNTS = "docker inspect --type container --format '{{.Id}} {{.RestartCount}} {{.State.ExitCode}}'"
 STAT = "grep '^cpu ' /proc/stat"
 FIRST_STAT = f"{STAT}; sleep 0.25; {STAT}"
 NO_SUCH_COMMAND = 127
@@ -59,12 +64,22 @@ class Part:
     rc: int | None
 
 
-def build_script(probes: Iterable[str], nonce: str, *, first: bool, gpu_timeout: float | None = None) -> str:
+def build_script(
+    probes: Iterable[str],
+    nonce: str,
+    *,
+    first: bool,
+    gpu_timeout: float | None = None,
+    units: Sequence[str] = (),
+    pids: Iterable[int] = (),
+) -> str:
     """The whole poll as one script; ``first`` samples /proc/stat twice so CPU % exists at once.
 
     ``gpu_timeout`` wraps the commands that can hang in coreutils ``timeout``: nvidia-smi on a
-    wedged driver, df on a stale NFS mount. Closing our channel does not stop a process on the
-    node, so without it every poll would leave one more hung process (and sshd session) behind.
+    wedged driver, df on a stale NFS mount, docker on a hung daemon. Closing our channel does not
+    stop a process on the node, so without it every poll would leave one more hung process (and
+    sshd session) behind. ``units`` are the systemd units to show; ``pids`` are the GPU processes
+    seen last time, whose cgroups name the container that owns each.
     """
 
     def bounded(command: str) -> str:
@@ -77,14 +92,28 @@ def build_script(probes: Iterable[str], nonce: str, *, first: bool, gpu_timeout:
     if "host" in wanted:
         parts.extend((name, bounded(cmd) if name == "df" else cmd) for name, cmd in HOST_PARTS.items())
         parts.append(("stat", FIRST_STAT if first else STAT))
+    # A part that hung (exit 124 from timeout) skips the parts that would hang the same way:
+    # a wedged driver or docker daemon must cost one timeout per poll, not two.
     if "gpus" in wanted:
         parts.append(("gpus", bounded(GPU_QUERY)))
+        parts.append(("procs", f'[ "$rc_gpus" = {TIMED_OUT} ] || {bounded(COMPUTE_APPS)}'))
+        cgroups = cgroup_command(pids)
+        if cgroups:
+            parts.append(("cgroups", cgroups))
+    if "containers" in wanted:
+        parts.append(("docker_ps", bounded(DOCKER_PS)))
+        parts.append(
+            ("docker_inspect", f"{bounded(DOCKER_IDS)} 2>/dev/null | xargs -r {bounded(DOCKER_COUNTS)}")
+        )
+    if units:
+        parts.append(("units", bounded(systemctl_show(units))))
     lines = []
     for name, command in parts:
         lines.append(f"echo @@{nonce}:begin:{name}")
         # stdin from /dev/null: the poll may run in a shell that reads its script from stdin.
         lines.append(f"{command} 2>&1 </dev/null")
-        lines.append(f"echo @@{nonce}:end:{name}:$?")
+        lines.append(f"rc_{name}=$?")
+        lines.append(f"echo @@{nonce}:end:{name}:$rc_{name}")
     return "\n".join(lines) + "\n"
 
 

@@ -538,10 +538,10 @@ def test_nonce_is_12_hex_chars_and_fresh():
 
 def test_build_script_fences_every_part_and_captures_its_status():
     script = build_script(["host", "gpus"], NONCE, first=False)
-    names = [*HOST_PARTS, "stat", "gpus"]
+    names = [*HOST_PARTS, "stat", "gpus", "procs"]
     for name in names:
         assert f"echo @@{NONCE}:begin:{name}\n" in script
-        assert f"echo @@{NONCE}:end:{name}:$?\n" in script
+        assert f"\nrc_{name}=$?\necho @@{NONCE}:end:{name}:$rc_{name}\n" in script
     for command in [*HOST_PARTS.values(), GPU_QUERY]:
         assert f"\n{command} 2>&1 </dev/null\n" in script
     assert f"\n{STAT} 2>&1 </dev/null\n" in script and "sleep" not in script
@@ -555,7 +555,8 @@ def test_build_script_first_poll_samples_stat_twice():
 
 
 def test_build_script_only_what_is_wanted():
-    assert build_script(["gpus"], NONCE, first=True).count(":begin:") == 1
+    assert build_script(["gpus"], NONCE, first=True).count(":begin:") == 2  # GPUs and their processes
+    assert build_script(["containers"], NONCE, first=True).count(":begin:") == 2  # ps and inspect
     assert build_script([], NONCE, first=True) == "\n"
 
 
@@ -720,7 +721,7 @@ def test_script_on_this_machine_without_nvidia_smi(bin_dir):
     if any((Path(d) / "nvidia-smi").exists() for d in ("/usr/bin", "/bin")):
         pytest.skip("nvidia-smi is installed here")
     parts = split_parts(run_script(build_script(["host", "gpus"], NONCE, first=True), bin_dir), NONCE)
-    assert set(parts) == {*HOST_PARTS, "stat", "gpus"}
+    assert set(parts) == {*HOST_PARTS, "stat", "gpus", "procs"}
     assert parts["gpus"].rc == probes.NO_SUCH_COMMAND
     assert parse_gpus(parts["gpus"].text, parts["gpus"].rc) == ()
     reading = parse_host(parts, previous=None)
