@@ -71,7 +71,7 @@ class CockpitApp(App[None]):
         self.cluster = cluster
         self.options = options or Options()
         self.engine: Engine | None = None
-        self.dashboard = DashboardScreen()
+        self.dashboard = DashboardScreen(cluster.services)
         self.detail: NodeDetailScreen | None = None
         for theme in THEMES:
             self.register_theme(theme)

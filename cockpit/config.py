@@ -111,6 +111,23 @@ class SimDisk(Strict):
     used_pct: float = Field(ge=0, le=100)
 
 
+class SimContainer(Strict):
+    """A container the demo plays on a node: what ``docker ps`` lists and how it behaves."""
+
+    name: Name
+    image: str = Field(min_length=1)
+    project: Name | None = None
+    """The compose project it belongs to (``com.docker.compose.project``), if any."""
+    state: Literal["ok", "crash-loop", "exited", "stopped"] = "ok"
+    """ok: up; crash-loop: dies every few seconds and docker restarts it; exited: died on its own;
+    stopped: stopped by an operator."""
+    gpu: int | None = Field(None, ge=0)
+    """Index of the GPU its main process holds a CUDA context on, if any."""
+    gpu_mem_mib: int = Field(1500, ge=1)
+    ports: list[Port] = []
+    """Host ports published to the same container port (tcp, IPv4 and IPv6)."""
+
+
 class SimNode(Strict):
     """How the demo simulator plays this node; ignored by the real cockpit."""
 
@@ -120,6 +137,11 @@ class SimNode(Strict):
     disks: list[SimDisk] | None = None
     nvidia_smi: Literal["ok", "missing", "driver-error", "no-devices"] = "ok"
     busy: float = Field(0.5, ge=0, le=1)
+    containers: list[SimContainer] | None = None
+    """None: the demo's usual containers for a node of this name (and no docker on other nodes);
+    a list, even empty, installs docker with exactly these."""
+    units: dict[UnitName, Literal["active", "failed", "activating", "inactive"]] = {}
+    """Starting state of systemd units; units listed in the node's ``units:`` default to active."""
 
 
 class NodeConfig(Strict):
@@ -199,6 +221,12 @@ class Expect(Strict):
     max_latency_s: float | None = Field(None, gt=0)
 
 
+class SimService(Strict):
+    """How the demo plays a service's state: healthy, down (refused), slow, erroring, or wrong."""
+
+    state: Literal["ok", "down", "slow", "error", "bad-json"] = "ok"
+
+
 class ServiceConfig(Strict):
     """An HTTP endpoint probed every cycle (runbook 000's "Critical Service Ports")."""
 
@@ -212,12 +240,8 @@ class ServiceConfig(Strict):
     expect: Expect | None = None
     timeout: float = Field(5.0, gt=0, le=300)
     depends_on: list[Name] = []
-
-
-class SimService(Strict):
-    """How the demo plays a service's state: healthy, down (refused), slow, erroring, or wrong."""
-
-    state: Literal["ok", "down", "slow", "error", "bad-json"] = "ok"
+    sim: SimService | None = None
+    """How the demo plays it; ignored by the real cockpit."""
 
 
 class SimCluster(Strict):

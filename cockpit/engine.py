@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 
 from cockpit.alerts import AlertTracker
@@ -24,16 +24,21 @@ from cockpit.model import (
     HostReading,
     NodeStatus,
     ProbeError,
+    ServiceReading,
     Unit,
 )
+from cockpit.service_graph import blocked_by
 from cockpit.sources import containers as docker
 from cockpit.sources.gpu_procs import parse_cgroups, parse_compute_apps, with_containers
+from cockpit.sources.http import ServiceProber
 from cockpit.sources.probes import Part, build_script, new_nonce, parse_gpus, parse_host, split_parts
 from cockpit.sources.ssh import CommandFailure, ConnectFailure, SshPool
 from cockpit.sources.units import parse_units
 from cockpit.state import ClusterState, History, HistoryView, NodeState
 
 HISTORY_SECONDS = 15 * 60
+SERVICES = "\0services"
+"""In-flight key of the services probe (a name no node can have)."""
 CRASH_LOOP_MEMORY_S = 5 * 60
 """A container whose restart count rose is called crash-looping for this long: a loop that restarts
 every 30 s is up between restarts most of the time, and must not flicker in and out of the alerts."""
@@ -91,6 +96,8 @@ class Engine:
         """GPU processes seen in the last poll: the next poll reads their cgroups (same round trip)."""
         self._seq = 0
         self._recorded: dict[str, float] = {}
+        self.prober = ServiceProber(clock=clock)
+        self._services: tuple[ServiceReading, ...] = ()
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
         self.alerts = AlertTracker(cluster.thresholds)
 
@@ -98,13 +105,30 @@ class Engine:
         """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
         for node in self.cluster.nodes:
             if node.name not in self._inflight:
-                task = asyncio.create_task(self._poll(node), name=f"poll:{node.name}")
-                self._inflight[node.name] = task
-                task.add_done_callback(lambda _t, name=node.name: self._inflight.pop(name, None))
+                self._start(node.name, self._poll(node))
+        if self.cluster.services and SERVICES not in self._inflight:
+            self._start(SERVICES, self._probe_services())
         pending = list(self._inflight.values())
         if pending:
             await asyncio.wait(pending, timeout=wait)
         return self._build_state()
+
+    def _start(self, key: str, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work, name=f"poll:{key}")
+        self._inflight[key] = task
+        task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+
+    async def _probe_services(self) -> None:
+        """All HTTP services at once on one keep-alive client; each bounded by its own timeout."""
+        try:
+            readings = await self.prober.probe_all(self.cluster.services)
+        except Exception as exc:  # the prober never raises by contract; a bug must not kill the loop
+            at = self._clock()
+            readings = tuple(
+                ServiceReading(s.name, s.url, at, ok=False, error=f"{type(exc).__name__}: {exc}")
+                for s in self.cluster.services
+            )
+        self._services = readings
 
     def initial_state(self) -> ClusterState:
         """A state before any answer: every node listed, none judged yet."""
@@ -132,6 +156,7 @@ class Engine:
             task.cancel()
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        await self.prober.aclose()
         await self.pool.close()
 
     def _timeout_for(self, node: NodeConfig) -> float:
@@ -370,5 +395,7 @@ class Engine:
             history=HistoryView(self.history, seq),
             refresh=self.cluster.refresh,
             thresholds=self.cluster.thresholds,
+            services=self._services,
+            blocked_by=blocked_by(self.cluster.services, {r.name: r for r in self._services}),
         )
         return replace(state, alerts=self.alerts.update(state), _index={})

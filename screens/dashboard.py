@@ -1,4 +1,6 @@
-"""The fleet at a glance: a summary line, the node grid and the GPU gauges.
+"""The fleet at a glance: a summary line, the alerts, the node grid, and one lower view at a time
+(GPUs, containers, units or services), switched with a key or ``:name``; services also sit beside
+the GPUs when the terminal is wide enough for both.
 
 The screen receives each new ClusterState and hands slices to its widgets inside one
 ``batch_update`` so a cycle reaches the terminal as one frame. While a modal is open the newest
@@ -7,30 +9,54 @@ state is kept and drawn when the dashboard is shown again (no work for an invisi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 
+from cockpit.config import ServiceConfig
 from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from widgets.live_table import LiveTable
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
+from widgets.workload_rows import (
+    CONTAINER_COLUMNS,
+    SERVICE_COLUMNS,
+    UNIT_COLUMNS,
+    container_rows,
+    service_rows,
+    unit_rows,
+)
 
 TOAST_EVERY = 30.0
+SIDE_SERVICES_MIN_WIDTH = 170
+"""From this width the services pane sits beside the lower view instead of being one of them."""
+VIEWS = {
+    "gpus": ("GPUs", GPU_COLUMNS),
+    "containers": ("Containers", CONTAINER_COLUMNS),
+    "units": ("Units", UNIT_COLUMNS),
+    "services": ("Services", SERVICE_COLUMNS),
+}
 
 
 class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("n", "focus_pane('nodes')", "Nodes", id="dashboard.nodes"),
-        Binding("g", "focus_pane('gpus')", "GPUs", id="dashboard.gpus"),
+        Binding("g", "show_view('gpus')", "GPUs", id="dashboard.gpus"),
+        Binding("c", "show_view('containers')", "Containers", id="dashboard.containers"),
+        Binding("u", "show_view('units')", "Units", show=False, id="dashboard.units"),
+        Binding("s", "show_view('services')", "Services", id="dashboard.services"),
         Binding("A", "focus_pane('alerts')", "Alerts", id="dashboard.alerts"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, services: Sequence[ServiceConfig] = ()) -> None:
         super().__init__()
+        self._services = {s.name: s for s in services}
         self._pending: ClusterState | None = None
         self.state: ClusterState | None = None
         self._critical: set[tuple[str, str]] = set()
@@ -45,9 +71,15 @@ class DashboardScreen(Screen[None]):
         with Vertical(id="nodes-pane", classes="pane") as pane:
             pane.border_title = "Nodes"
             yield LiveTable(NODE_COLUMNS, id="nodes")
-        with Vertical(id="gpus-pane", classes="pane") as pane:
-            pane.border_title = "GPUs"
-            yield LiveTable(GPU_COLUMNS, id="gpus")
+        with Horizontal(id="lower"):
+            with ContentSwitcher(initial="gpus-pane", id="views"):
+                for key, (title, columns) in VIEWS.items():
+                    with Vertical(id=f"{key}-pane", classes="pane view") as pane:
+                        pane.border_title = title
+                        yield LiveTable(columns, id=key)
+            with Vertical(id="side-services-pane", classes="pane") as pane:
+                pane.border_title = "Services"
+                yield LiveTable(SERVICE_COLUMNS[:3] + SERVICE_COLUMNS[-1:], id="side-services")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -89,9 +121,51 @@ class DashboardScreen(Screen[None]):
                 header.update(text)
             self.query_one("#alerts", LiveTable).reconcile(alert_rows(state))
             self.query_one("#nodes", LiveTable).reconcile(node_rows(state))
-            self.query_one("#gpus", LiveTable).reconcile(gpu_rows(state))
+            self._draw_view(state, self.view)
+            self._draw_side(state)
+
+    def _draw_side(self, state: ClusterState) -> None:
+        side = self.query_one("#side-services-pane")
+        side.display = bool(state.services) and self.size.width >= SIDE_SERVICES_MIN_WIDTH
+        if side.display:
+            rows = service_rows(state, self._services)
+            self.query_one("#side-services", LiveTable).reconcile(
+                [(k, cells[:3] + cells[-1:]) for k, cells in rows]
+            )
+
+    def _draw_view(self, state: ClusterState, view: str) -> None:
+        """Only the view on screen is drawn; the others catch up when shown."""
+        if view == "gpus":
+            rows = gpu_rows(state)
+        elif view == "containers":
+            rows = container_rows(state)
+        elif view == "units":
+            rows = unit_rows(state)
+        else:
+            rows = service_rows(state, self._services)
+        self.query_one(f"#{view}", LiveTable).reconcile(rows)
+
+    @property
+    def view(self) -> str:
+        current = self.query_one("#views", ContentSwitcher).current or "gpus-pane"
+        return current.removesuffix("-pane")
+
+    def action_show_view(self, view: str) -> None:
+        if view not in VIEWS:
+            return
+        self.query_one("#views", ContentSwitcher).current = f"{view}-pane"
+        if self.state is not None:
+            self._draw_view(self.state, view)
+        self.query_one(f"#{view}", LiveTable).focus()
+
+    def on_resize(self, event: Resize) -> None:
+        if self.state is not None:
+            self._draw_side(self.state)
 
     def action_focus_pane(self, pane: str) -> None:
+        if pane in VIEWS:
+            self.action_show_view(pane)
+            return
         self.query_one(f"#{pane}", LiveTable).focus()
 
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:

@@ -86,7 +86,7 @@ MALFORMED = [
         "unknown-sim-key",
         "cluster: c\nnodes:\n  - name: a\n    host: h\n    sim: {gpu: [x]}\n",
         "5:11: nodes[0].sim.gpu: unknown field "
-        "(expected one of: gpus, cpus, mem_gib, disks, nvidia_smi, busy)",
+        "(expected one of: gpus, cpus, mem_gib, disks, nvidia_smi, busy, containers, units)",
     ),
     (
         "port-70000",
@@ -419,7 +419,7 @@ def test_repository_cluster_yaml_loads():
         "lambda-h100",
     ]
     assert cluster.node("lambda-h100").jump == "hydra-ai"
-    assert cluster.node("hydra-storage").probes == ["host"]
+    assert cluster.node("hydra-storage").probes == ["host", "containers"]
     assert cluster.reconnect_max == cluster.refresh
     assert cluster.source == str(REPO / "cluster.yaml")
 
