@@ -21,10 +21,12 @@ from cockpit.engine import Engine
 from cockpit.prefs import Prefs
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
-from screens.dashboard import DashboardScreen
+from screens.dashboard import VIEWS, DashboardScreen
 from screens.help import HelpScreen
 from screens.node_detail import NodeDetailScreen
+from screens.palette import PaletteCommand, palette_provider, view_commands
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
+from widgets.command_line import CommandLine
 from widgets.live_table import LiveTable
 
 Hook = Callable[[], Awaitable[None]]
@@ -71,7 +73,10 @@ class CockpitApp(App[None]):
         self.cluster = cluster
         self.options = options or Options()
         self.engine: Engine | None = None
-        self.dashboard = DashboardScreen(cluster.services)
+        prefs = self.options.prefs
+        history = prefs.get("history") if prefs is not None else None
+        self.dashboard = DashboardScreen(cluster.services, history if isinstance(history, dict) else None)
+        self.COMMANDS = App.COMMANDS | {palette_provider(self.palette_commands)}
         self.detail: NodeDetailScreen | None = None
         for theme in THEMES:
             self.register_theme(theme)
@@ -123,6 +128,26 @@ class CockpitApp(App[None]):
             await self.engine.close()
         if self.options.after_stop is not None:
             await self.options.after_stop()
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """What ctrl+p offers, as "noun: verb"; read each time the palette opens."""
+        views = ["nodes", "alerts", *VIEWS]
+        commands = view_commands(views, self._palette_view)
+        commands.append(PaletteCommand("theme", "next", self.action_next_theme, "also t"))
+        commands.append(PaletteCommand("keys", "help", self.action_help, "also ?"))
+        commands.append(PaletteCommand("cockpit", "quit", self.exit, "also q or :quit"))
+        return commands
+
+    def _palette_view(self, view: str) -> None:
+        while self.screen is not self.dashboard and len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.dashboard.run_command(view)
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        """Remember what was typed, so tomorrow's shift has yesterday's filters one arrow away."""
+        if self.options.prefs is not None:
+            line = event.control
+            self.options.prefs.set("history", {k: list(h.entries) for k, h in line.histories.items()})
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

@@ -9,7 +9,7 @@ state is kept and drawn when the dashboard is shown again (no work for an invisi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,10 +18,12 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
+from cockpit.commands import resolve_command
 from cockpit.config import ServiceConfig
 from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
+from widgets.command_line import CommandLine
 from widgets.live_table import LiveTable
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
 from widgets.workload_rows import (
@@ -52,10 +54,19 @@ class DashboardScreen(Screen[None]):
         Binding("u", "show_view('units')", "Units", show=False, id="dashboard.units"),
         Binding("s", "show_view('services')", "Services", id="dashboard.services"),
         Binding("A", "focus_pane('alerts')", "Alerts", id="dashboard.alerts"),
+        Binding("colon", "open_line('command')", "Command", key_display=":", id="dashboard.command"),
+        Binding("slash", "open_line('filter')", "Filter", key_display="/", id="dashboard.filter"),
     ]
 
-    def __init__(self, services: Sequence[ServiceConfig] = ()) -> None:
+    def __init__(
+        self, services: Sequence[ServiceConfig] = (), history: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
         super().__init__()
+        self._history = history
+        self._filters: dict[str, str] = {}
+        """The filter text of each table, shown in its pane's title."""
+        self._table: LiveTable | None = None
+        """The table the open filter line applies to (focus moves to the line while it is open)."""
         self._services = {s.name: s for s in services}
         self._pending: ClusterState | None = None
         self.state: ClusterState | None = None
@@ -81,6 +92,7 @@ class DashboardScreen(Screen[None]):
                 pane.border_title = "Services"
                 yield LiveTable(SERVICE_COLUMNS[:3] + SERVICE_COLUMNS[-1:], id="side-services")
         yield Footer()
+        yield CommandLine(self._history, id="cmd")
 
     def on_mount(self) -> None:
         self.query_one("#nodes", LiveTable).focus()
@@ -161,6 +173,74 @@ class DashboardScreen(Screen[None]):
     def on_resize(self, event: Resize) -> None:
         if self.state is not None:
             self._draw_side(self.state)
+
+    # -- k9s-style navigation: ``/`` filters the focused table, ``:`` switches views --------------
+
+    def _focused_table(self) -> LiveTable:
+        focused = self.focused
+        if isinstance(focused, LiveTable):
+            return focused
+        return self.query_one("#nodes", LiveTable)
+
+    def action_open_line(self, kind: str) -> None:
+        self._table = self._focused_table()
+        text = self._filters.get(self._table.id or "", "") if kind == "filter" else ""
+        self.query_one(CommandLine).open(kind, text)  # type: ignore[arg-type]
+
+    def on_command_line_filter_changed(self, event: CommandLine.FilterChanged) -> None:
+        table = self._table or self._focused_table()
+        table.set_filter(None if event.query.is_empty else event.query.matches)
+        self._set_filter_title(table, event.text)
+
+    def _set_filter_title(self, table: LiveTable, text: str) -> None:
+        key = table.id or ""
+        self._filters[key] = text
+        pane = table.parent
+        if pane is not None and isinstance(pane, Vertical):
+            base = (pane.border_title or "").split("  /", 1)[0]
+            pane.border_title = f"{base}  /{text}" if text else base
+
+    def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
+        table = self._table
+        self._table = None
+        if event.kind == "filter":
+            if table is not None:
+                table.focus()
+            return
+        command = resolve_command(event.text)
+        if command is None:
+            self.notify(
+                f"unknown command: {clean(event.text)} (try :nodes, :gpus, :containers)",
+                timeout=4,
+                markup=False,
+            )
+            if table is not None:
+                table.focus()
+            return
+        self.run_command(command)
+
+    def run_command(self, command: str) -> None:
+        if command == "quit":
+            self.app.exit()
+        elif command in ("nodes", "alerts"):
+            self.query_one(f"#{command}", LiveTable).focus()
+        elif command in VIEWS:
+            self.action_show_view(command)
+        else:
+            self.notify(f":{command} is not available yet", timeout=3)
+
+    def on_command_line_cancelled(self, event: CommandLine.Cancelled) -> None:
+        table, self._table = self._table, None
+        if table is not None:
+            table.focus()
+
+    def on_live_table_cleared(self, event: LiveTable.Cleared) -> None:
+        self._set_filter_title(event.table, "")
+
+    def on_live_table_marks_changed(self, event: LiveTable.MarksChanged) -> None:
+        pane = event.table.parent
+        if isinstance(pane, Vertical):
+            pane.border_subtitle = f"{len(event.marked)} marked" if event.marked else ""
 
     def action_focus_pane(self, pane: str) -> None:
         if pane in VIEWS:

@@ -7,7 +7,16 @@ from dataclasses import replace
 
 from cockpit.alerts import AlertTracker
 from cockpit.config import Thresholds
-from cockpit.model import Disk, GpuReading, HostReading, NodeStatus
+from cockpit.model import (
+    Container,
+    Disk,
+    GpuProcess,
+    GpuReading,
+    HostReading,
+    NodeStatus,
+    ServiceReading,
+    Unit,
+)
 from cockpit.state import ClusterState, History, HistoryView, NodeState
 
 NOW = 1_763_800_000.0
@@ -95,6 +104,7 @@ def sample_state(nodes: int = 6, seq: int = 40) -> ClusterState:
                 wave = 0.5 + 0.5 * math.sin(s / 5 + gpu.index)
                 history.add((node.name, gpu.index, "util"), s, (gpu.util_pct or 0) * wave)
                 history.add((node.name, gpu.index, "temp"), s, 35 + ((gpu.temp_c or 40) - 35) * wave)
+    states = [_with_workloads(node) for node in states]
     state = ClusterState(
         cluster="hydra-demo",
         seq=seq,
@@ -102,5 +112,88 @@ def sample_state(nodes: int = 6, seq: int = 40) -> ClusterState:
         nodes=tuple(states),
         history=HistoryView(history, seq),
         refresh=2.0,
+        services=SERVICES,
+        blocked_by={"open-webui": "litellm"},
     )
     return replace(state, alerts=AlertTracker(Thresholds(hold_s=0)).update(state), _index={})
+
+
+def _cid(n: int) -> str:
+    return f"{n:x}" * (64 // len(f"{n:x}"))
+
+
+CONTAINERS = {
+    "hydra-ai": (
+        Container(
+            _cid(0xA1),
+            "open-webui",
+            "ghcr.io/open-webui/open-webui:main",
+            "running",
+            "Up 3 days",
+            ports="0.0.0.0:3000->8080/tcp",
+            restart_count=0,
+        ),
+    ),
+    "hydra-storage": (
+        Container(
+            _cid(0xB1),
+            "litellm",
+            "ghcr.io/berriai/litellm:main-stable",
+            "restarting",
+            "Restarting (1) 4 seconds ago",
+            project="hydra-stack",
+            restart_count=17,
+            exit_code=1,
+        ),
+        Container(
+            _cid(0xB2),
+            "postgres",
+            "postgres:16",
+            "running",
+            "Up 3 days (healthy)",
+            project="hydra-stack",
+            ports="5432/tcp",
+            restart_count=0,
+        ),
+        Container(
+            _cid(0xB3),
+            "grafana",
+            "grafana/grafana:11.3.0",
+            "exited",
+            "Exited (137) 2 hours ago",
+            project="hydra-stack",
+            restart_count=0,
+            exit_code=137,
+        ),
+    ),
+}
+UNITS = {
+    "hydra-ai": (Unit("tabbyapi", "active", "running", since=NOW - 7200),),
+    "hydra-compute": (Unit("ollama", "failed", "failed", since=NOW - 300),),
+}
+PROCS = {
+    "hydra-ai": (
+        GpuProcess(4242, "python3", 18000.0, "GPU-00000000-0000-0000-0000-000000000000", None),
+        GpuProcess(5151, "/usr/bin/ollama", 1500.0, "GPU-00000000-0000-0000-0000-000000000000", _cid(0xA1)),
+    ),
+}
+SERVICES = (
+    ServiceReading(
+        "tabbyapi", "http://127.0.0.1:25000/v1/model", NOW, True, 200, 0.012, detail="model Qwen2.5-72B"
+    ),
+    ServiceReading(
+        "litellm", "http://127.0.0.1:24000/health", NOW, False, None, None, error="connection refused"
+    ),
+    ServiceReading("open-webui", "http://127.0.0.1:23000/", NOW, False, 502, 0.004, error="HTTP 502"),
+)
+
+
+def _with_workloads(node: NodeState) -> NodeState:
+    containers = CONTAINERS.get(node.name, ())
+    return replace(
+        node,
+        containers=containers,
+        crash_looping=frozenset(c.name for c in containers if c.restarting),
+        units=UNITS.get(node.name, ()),
+        procs=PROCS.get(node.name, ()),
+    )

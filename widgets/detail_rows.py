@@ -11,9 +11,9 @@ from widgets.format import age, bucketed, gib, num, pct, sparkline
 from widgets.rows import gpu_row
 from widgets.table_model import Cell, Column
 
-DETAIL_SECONDS_PER_CHAR = 15
-DETAIL_SPARK = 60
-"""60 characters of 15 s: the whole 15 minutes the engine keeps."""
+DETAIL_SECONDS_PER_CHAR = 30
+DETAIL_SPARK = 30
+"""30 characters of 30 s: the whole 15 minutes the engine keeps (the dashboard shows 8)."""
 
 DETAIL_GPU_COLUMNS = (
     Column("gpu", "#", 2, 0, "right"),

@@ -6,6 +6,10 @@ the start of each widget's span on a line up to the end of the dirty region, so 
 table a changed cell at the right end resends the whole row. With one widget per column, a changed
 cell is resent alone (about 60 bytes). An operator on a slow SSH link through tmux pays for every
 byte, and an idle cockpit must cost almost nothing.
+
+The table keeps every row it was given and shows those passing its filter, in its sort order; a
+filter or sort change goes through the same diff as a data update, so it repaints only the screen
+rows whose contents differ. Marks (``space``) are kept by key while the row exists, for bulk work.
 """
 
 from __future__ import annotations
@@ -17,38 +21,14 @@ from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Click, MouseScrollDown, MouseScrollUp, Resize
-from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from cockpit.sanitize import clean
-from widgets.table_model import CLASSES, Cell, Column, fit, within_deadband
-
-
-class ColumnView(Widget):
-    """One column of a :class:`LiveTable`; draws its header and the visible rows' cells."""
-
-    DEFAULT_CSS = "ColumnView { height: 100%; width: auto; }"
-
-    def __init__(self, table: LiveTable, index: int, column: Column) -> None:
-        super().__init__()
-        self.table = table
-        self.index = index
-        self.column = column
-
-    def get_content_width(self, container, viewport) -> int:  # type: ignore[no-untyped-def]
-        return self.column.width + 1
-
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self.table.row_keys) + 1
-
-    def render_line(self, y: int) -> Strip:
-        return self.table.render_cell_line(self, y)
-
-    def refresh_row(self, y: int) -> None:
-        self.refresh(Region(0, y, self.size.width, 1))
+from widgets.column_view import ColumnView
+from widgets.row_set import Predicate, RowSet
+from widgets.table_model import CLASSES, SORT_ARROWS, Cell, Column, Row, fit, header_text
 
 
 class LiveTable(Widget, can_focus=True):
@@ -70,8 +50,9 @@ class LiveTable(Widget, can_focus=True):
     LiveTable > .live-table--stale { color: $stale; }
     LiveTable > .live-table--down { color: $node-down; text-style: bold; }
     LiveTable > .live-table--info { color: $accent; }
+    LiveTable > .live-table--marked { background: $panel; text-style: bold underline; }
     """
-    COMPONENT_CLASSES = {"live-table--header", "live-table--cursor"} | {
+    COMPONENT_CLASSES = {"live-table--header", "live-table--cursor", "live-table--marked"} | {
         f"live-table--{name}" for name in CLASSES if name
     }
     BINDINGS = [
@@ -82,6 +63,11 @@ class LiveTable(Widget, can_focus=True):
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
         Binding("enter", "select", "Open", show=False),
+        Binding("space", "toggle_mark", "Mark row", show=False, id="table.mark"),
+        Binding("less_than_sign", "sort(-1)", "Sort by previous column", show=False, id="table.sort_prev"),
+        Binding("greater_than_sign", "sort(1)", "Sort by next column", show=False, id="table.sort_next"),
+        Binding("r", "reverse_sort", "Reverse sort", show=False, id="table.sort_reverse"),
+        Binding("escape", "clear", "Clear filter and marks", show=False, id="table.clear"),
     ]
 
     cursor: reactive[int] = reactive(0)
@@ -102,11 +88,38 @@ class LiveTable(Widget, can_focus=True):
     class RowSelected(RowHighlighted):
         pass
 
+    class MarksChanged(Message):
+        """The marked rows changed (by a key, or because a marked row went away)."""
+
+        def __init__(self, table: LiveTable, marked: frozenset[Hashable]) -> None:
+            super().__init__()
+            self.table = table
+            self.marked = marked
+
+        @property
+        def control(self) -> LiveTable:
+            return self.table
+
+    class Cleared(Message):
+        """``esc`` cleared this table's filter and marks: the screen should clear its filter line."""
+
+        def __init__(self, table: LiveTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> LiveTable:
+            return self.table
+
     def __init__(self, columns: Sequence[Column], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._columns = tuple(columns)
+        self._rows = RowSet(self._columns)
+        """Every row given, with the filter, sort and marks."""
         self._keys: list[Hashable] = []
+        """The rows shown, in order."""
         self._cells: dict[Hashable, tuple[Cell, ...]] = {}
+        """The cells on screen for the rows shown (deadbands keep an old value here)."""
         self._styles: dict[str, Style] = {}
         self._views: list[ColumnView] = []
         self.repaints = 0
@@ -126,16 +139,26 @@ class LiveTable(Widget, can_focus=True):
         return self._keys[self.cursor] if 0 <= self.cursor < len(self._keys) else None
 
     @property
+    def total_rows(self) -> int:
+        """Rows given, including those the filter hides."""
+        return len(self._rows.rows)
+
+    @property
     def visible_rows(self) -> int:
         return max(1, self.size.height - 1)
 
     def cells(self, key: Hashable) -> tuple[Cell, ...]:
-        return self._cells[key]
+        return self._cells[key] if key in self._cells else self._rows.cells(key)
 
-    def reconcile(self, rows: Sequence[tuple[Hashable, tuple[Cell, ...]]]) -> None:
-        """Make the table show ``rows``, in that order, repainting only what differs."""
-        keys = [key for key, _ in rows]
-        new_cells = {key: tuple(self._clean(cell) for cell in cells) for key, cells in rows}
+    def reconcile(self, rows: Sequence[Row | tuple[Hashable, tuple[Cell, ...]]]) -> None:
+        """Make the table show ``rows`` (filtered, and in this order unless sorted), repainting
+        only what differs. A row is ``(key, cells)`` or a :class:`Row` with filter fields."""
+        if self._rows.load(rows):
+            self.post_message(self.MarksChanged(self, self.marked))
+        self._show()
+
+    def _show(self) -> None:
+        keys, new_cells = self._rows.shown(self._cells)
         if keys != self._keys:
             self._replace_rows(keys, new_cells)
             return
@@ -144,22 +167,15 @@ class LiveTable(Widget, can_focus=True):
             new = new_cells[key]
             if old == new:
                 continue
+            self._cells[key] = new
             if len(old) != len(new):
-                self._cells[key] = new
                 self._refresh_row(row)
                 continue
-            merged = tuple(
-                o if within_deadband(self._columns[i], o, n) else n
-                for i, (o, n) in enumerate(zip(old, new, strict=True))
-            )
-            if merged == old:
-                continue
-            self._cells[key] = merged
             y = row - self.top + 1
             if not 1 <= y <= self.visible_rows:
                 continue
             for view in self._views:
-                if view.display and old[view.index][:2] != merged[view.index][:2]:
+                if view.display and old[view.index][:2] != new[view.index][:2]:
                     self.repaints += 1
                     view.refresh_row(y)
 
@@ -171,29 +187,32 @@ class LiveTable(Widget, can_focus=True):
         self._keys, self._cells = keys, new_cells
         if len(keys) != len(old_keys) and self._sized_by_rows():
             self.refresh(layout=True)
+        marks = self._rows.marks
         for row in range(self.top, self.top + self.visible_rows):
             before = old_cells.get(old_keys[row]) if row < len(old_keys) else None
             after = new_cells.get(keys[row]) if row < len(keys) else None
             if before is None and after is None:
                 continue
-            if before is None or after is None or [c[:2] for c in before] != [c[:2] for c in after]:
+            if (
+                before is None
+                or after is None
+                or [c[:2] for c in before] != [c[:2] for c in after]
+                or (old_keys[row] in marks) != (keys[row] in marks)
+            ):
                 self.repaints += 1
                 self._refresh_row(row, force=True)
         if current in new_cells:
             self.cursor = keys.index(current)
         else:
             self.cursor = min(self.cursor, max(0, len(keys) - 1))
+        # A filter can leave fewer rows than the scroll offset: bring them back into view.
+        self._keep_cursor_visible()
 
     def _sized_by_rows(self) -> bool:
         """Only a table whose height follows its rows needs a new layout when rows come or go;
         a layout pass repaints far more than the rows themselves."""
         height = self.styles.height
         return height is None or height.is_auto
-
-    @staticmethod
-    def _clean(cell: Cell) -> Cell:
-        text = clean(cell[0], limit=200)
-        return (text, *cell[1:]) if text != cell[0] else cell  # type: ignore[return-value]
 
     def _refresh_row(self, row: int, force: bool = False) -> None:
         y = row - self.top + 1
@@ -236,22 +255,41 @@ class LiveTable(Widget, can_focus=True):
         style = self._styles.get(name)
         if style is None:
             # Cell colours are partial (keep the row's background); the cursor is a full style.
-            style = self.get_component_rich_style(f"live-table--{name}", partial=name != "cursor")
+            if name == "cursor":
+                style = self.get_component_rich_style("live-table--cursor")
+            else:
+                style = self._partial_style(name)
             self._styles[name] = style
+        return style
+
+    def _partial_style(self, name: str) -> Style:
+        """A component's colour resolved onto the table's background. A partial Rich style has
+        no alpha and no "auto": ``$text-muted`` ("auto 60%") would become plain white, glaring
+        on a dark theme and invisible on a light one."""
+        styles = self.get_component_styles(f"live-table--{name}")
+        style = styles.partial_rich_style
+        if styles.has_rule("color"):
+            background = self.background_colors[1]
+            color = background.get_contrast_text(styles.color.a) if styles.auto_color else styles.color
+            style += Style(color=(background + color).rich_color)
         return style
 
     def render_cell_line(self, view: ColumnView, y: int) -> Strip:
         width = view.size.width
         base = self.rich_style
         if y == 0:
-            text = fit(view.column.label, view.column.width, view.column.align) + " "
+            arrow = SORT_ARROWS[self._rows.reverse] if view.index == self._rows.sort_index else ""
+            text = header_text(view.column, arrow) + " "
             return Strip([Segment(text, base + self._style("header"))]).adjust_cell_length(width, base)
         row = self.top + y - 1
         if row >= len(self._keys):
             return Strip.blank(width, base)
-        cell = self._cells[self._keys[row]]
+        key = self._keys[row]
+        cell = self._cells[key]
         text, cls = cell[view.index][:2] if view.index < len(cell) else ("", "")
-        style = base + self._style("cursor") if row == self.cursor else base
+        style = base + self._style("marked") if key in self._rows.marks else base
+        if row == self.cursor:
+            style = style + self._style("cursor")
         if cls:
             # After the cursor, so a hot GPU stays red on the highlighted row.
             style = style + self._style(cls)
@@ -313,3 +351,94 @@ class LiveTable(Widget, can_focus=True):
 
     def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
         self.top = max(0, self.top - 3)
+
+    # -- filter, sort and marks -------------------------------------------------------------
+    @property
+    def filtered(self) -> bool:
+        return self._rows.predicate is not None
+
+    @property
+    def sort_column(self) -> str | None:
+        return self._rows.sort_column
+
+    @property
+    def sort_reverse(self) -> bool:
+        return self._rows.reverse
+
+    @property
+    def marked(self) -> frozenset[Hashable]:
+        """Marked rows that still exist, shown or hidden by the filter (a bulk action should
+        say how many it will touch)."""
+        return frozenset(self._rows.marks)
+
+    def set_filter(self, predicate: Predicate | None) -> None:
+        """Show only rows for which ``predicate(fields, text)`` holds (None shows all)."""
+        self._rows.predicate = predicate
+        self._show()
+        self.refresh_bindings()
+
+    def sort_by(self, column: str | None, reverse: bool = False) -> None:
+        """Order rows by ``column``'s values (None: the order given), blanks last."""
+        index = None if column is None else self._rows.column_index(column)
+        headers = {self._rows.sort_index, index}
+        self._rows.sort_index, self._rows.reverse = index, reverse
+        for view in self._views:
+            if view.index in headers:
+                view.refresh_row(0)
+        self._show()
+        self.refresh_bindings()
+
+    def set_mark(self, key: Hashable, marked: bool = True) -> None:
+        marks = self._rows.marks
+        if key not in self._rows.rows or (key in marks) == marked:
+            return
+        if marked:
+            marks.add(key)
+        else:
+            marks.discard(key)
+        if key in self._cells:
+            self._refresh_row(self._keys.index(key))
+        self.post_message(self.MarksChanged(self, self.marked))
+        self.refresh_bindings()
+
+    def clear_marks(self) -> None:
+        marks = self._rows.marks
+        if not marks:
+            return
+        shown = [row for row, key in enumerate(self._keys) if key in marks]
+        marks.clear()
+        for row in shown:
+            self._refresh_row(row)
+        self.post_message(self.MarksChanged(self, self.marked))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``esc`` passes on to the screen when there is nothing to clear; ``r`` needs a sort."""
+        if action == "clear":
+            return self.filtered or bool(self._rows.marks)
+        if action == "reverse_sort":
+            return self._rows.sort_index is not None
+        return True
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the cursor row, then step down so a run of rows is a run of spaces."""
+        key = self.cursor_key
+        if key is None:
+            return
+        self.set_mark(key, key not in self._rows.marks)
+        self.cursor += 1
+
+    def action_sort(self, step: int) -> None:
+        """Move the sort to the previous/next shown column; past either end, the order given."""
+        choices: list[str | None] = [None, *(v.column.key for v in self._views if v.display)]
+        current = self.sort_column if self.sort_column in choices else None
+        self.sort_by(choices[(choices.index(current) + step) % len(choices)], self.sort_reverse)
+
+    def action_reverse_sort(self) -> None:
+        self.sort_by(self.sort_column, not self.sort_reverse)
+
+    def action_clear(self) -> None:
+        self.clear_marks()
+        if self.filtered:
+            self.set_filter(None)
+        self.post_message(self.Cleared(self))

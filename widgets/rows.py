@@ -13,7 +13,7 @@ from cockpit.model import Alert, GpuReading, NodeStatus
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState, NodeState
 from widgets.format import NA, SEVERITY_CLASS, age, bar, bucketed, num, pct, sparkline
-from widgets.table_model import Cell, Column
+from widgets.table_model import Cell, Column, Row
 
 SPARK_SECONDS_PER_CHAR = 30
 SPARK_WIDTH = 16
@@ -52,7 +52,7 @@ GPU_COLUMNS = (
 
 ALERT_COLUMNS = (
     Column("severity", "SEV", 4, 0),
-    Column("subject", "SUBJECT", 18, 0),
+    Column("subject", "SUBJECT", 24, 0),
     Column("since", "SINCE", 5, 1, "right", deadband=10),
     Column("message", "ALERT", 20, 0, flex=True),
 )
@@ -122,8 +122,19 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
     )
 
 
-def node_rows(state: ClusterState) -> list[tuple[str, tuple[Cell, ...]]]:
-    return [(node.name, node_row(node, state)) for node in state.nodes]
+def node_rows(state: ClusterState) -> list[Row]:
+    return [Row(node.name, node_row(node, state), node_fields(node)) for node in state.nodes]
+
+
+def node_fields(node: NodeState) -> dict[str, object]:
+    """What ``/`` may ask of a node beyond its cells: ``tag:inference``, ``temp>80``, ``gpu:5090``."""
+    hottest = node.hottest_gpu
+    return {
+        "tags": node.tags,
+        "temp_c": hottest.temp_c if hottest else None,
+        "gpu_model": [short_gpu_name(g.name) for g in node.gpus],
+        "status": node.status.value,
+    }
 
 
 def short_gpu_name(name: str | None) -> str:
@@ -187,8 +198,24 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
     )
 
 
-def gpu_rows(state: ClusterState) -> list[tuple[tuple[str, int], tuple[Cell, ...]]]:
-    return [((node.name, gpu.index), gpu_row(node, gpu, state)) for node, gpu in state.gpus()]
+def gpu_rows(state: ClusterState) -> list[Row]:
+    return [
+        Row((node.name, gpu.index), gpu_row(node, gpu, state), gpu_fields(node, gpu))
+        for node, gpu in state.gpus()
+    ]
+
+
+def gpu_fields(node: NodeState, gpu: GpuReading) -> dict[str, object]:
+    """Filterable in real units (``power>300``, ``mem>90``), not as the cells show them."""
+    return {
+        "tags": node.tags,
+        "temp_c": gpu.temp_c,
+        "util_pct": gpu.util_pct,
+        "mem_pct": gpu.mem_pct,
+        "power_w": gpu.power_w,
+        "gpu_model": short_gpu_name(gpu.name),
+        "status": node.status.value,
+    }
 
 
 def _total_power(watts: float) -> str:
@@ -236,7 +263,7 @@ def alert_rows(
         cls = "critical" if critical else "warning"
         since = None if alert.since is None else max(0.0, state.at - alert.since)
         rows.append(
-            (
+            Row(
                 (alert.subject, alert.metric),
                 (
                     ("CRIT" if critical else "WARN", cls),
@@ -244,6 +271,7 @@ def alert_rows(
                     (age(since), "muted", since),
                     (clean(alert.message.removeprefix(f"{alert.subject}: ")), ""),
                 ),
+                {"severity": alert.severity, "metric": alert.metric, "node": alert.subject.partition("/")[0]},
             )
         )
     return rows

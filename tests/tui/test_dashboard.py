@@ -12,6 +12,7 @@ from cockpit.config import load_cluster
 from screens.help import HelpScreen
 from screens.node_detail import NodeDetailScreen
 from tests.states import sample_state
+from widgets.command_line import CommandLine
 from widgets.live_table import LiveTable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +195,82 @@ async def test_alert_rows_moving_repaint_only_rows_that_differ() -> None:
         await _with_state(pilot, replace(sample_state(), at=1, alerts=tuple(alerts[:3]), _index={}))
         assert table.row_keys == [("n0", "cpu"), ("n1", "cpu"), ("n2", "cpu")]
         assert table.repaints == before + 1
+
+
+async def test_filter_on_the_dashboard_shows_in_the_pane_title_and_esc_clears() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        await pilot.press("slash", *"!tag:inference", "enter")
+        assert nodes.row_keys == ["hydra-storage", "vast-5090-a", "vast-3070", "lambda-h100"]
+        assert app.screen.query_one("#nodes-pane").border_title.endswith("/!tag:inference")
+        # The filter survives a new state: the operator's view does not reset every cycle.
+        await _with_state(pilot, sample_state(seq=41))
+        assert nodes.row_keys == ["hydra-storage", "vast-5090-a", "vast-3070", "lambda-h100"]
+        await pilot.press("escape")
+        assert len(nodes.row_keys) == 6
+        assert app.screen.query_one("#nodes-pane").border_title == "Nodes"
+
+
+async def test_command_mode_switches_views_and_reports_unknown_commands() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        await pilot.press("colon", *"co", "enter")
+        assert app.screen.view == "containers"
+        assert app.focused is app.screen.query_one("#containers", LiveTable)
+        await pilot.press("colon", *"gpu", "enter")
+        assert app.screen.view == "gpus"
+        await pilot.press("colon", *"bogus", "enter")
+        line = app.screen.query_one(CommandLine)
+        assert line.is_open, "an unknown command keeps the line open, with the reason beside it"
+        await pilot.press("escape")
+        assert not line.is_open and app.screen.view == "gpus"
+
+
+async def test_space_marks_rows_and_the_count_shows() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        await pilot.press("space", "space")
+        assert nodes.marked == frozenset({"hydra-ai", "hydra-compute"})
+        assert app.screen.query_one("#nodes-pane").border_subtitle == "2 marked"
+        await _with_state(pilot, sample_state(seq=41))
+        assert nodes.marked == frozenset({"hydra-ai", "hydra-compute"})
+
+
+async def test_sort_keys_order_the_gpus_by_a_column() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _with_state(pilot)
+        await pilot.press("g")
+        gpus = app.screen.query_one("#gpus", LiveTable)
+        for _ in range(9):
+            await pilot.press("greater_than_sign")
+            if gpus.sort_column == "temp":
+                break
+        assert gpus.sort_column == "temp"
+        temps = [gpus.cells(k)[5][2] for k in gpus.row_keys]
+        assert temps == sorted(temps, key=lambda t: (t is None, t))
+        await pilot.press("r")
+        assert gpus.sort_reverse
+
+
+async def test_theme_key_cycles_and_is_remembered(tmp_path) -> None:
+    from cockpit.prefs import Prefs
+
+    prefs = Prefs(tmp_path / "prefs.json")
+    app = CockpitApp(load_cluster(ROOT / "cluster.yaml"), Options(start_engine=False, prefs=prefs))
+    async with app.run_test(size=(120, 40)) as pilot:
+        first = app.theme
+        await pilot.press("t")
+        assert app.theme != first
+        assert Prefs(tmp_path / "prefs.json").get("theme") == app.theme
+
+
+async def test_palette_lists_views_as_noun_verb() -> None:
+    app = make_app()
+    titles = [c.title for c in app.palette_commands()]
+    assert "view: containers" in titles and "theme: next" in titles

@@ -414,8 +414,9 @@ def test_gpu_history_sparkline_from_the_state():
 def test_node_rows_and_gpu_rows_keys():
     a, b = up("a", gpus=(gpu(0), gpu(1))), up("b", gpus=())
     current = state(a, b)
-    assert [key for key, _ in rows.node_rows(current)] == ["a", "b"]
-    assert [key for key, _ in rows.gpu_rows(current)] == [("a", 0), ("a", 1)]
+    assert [row.key for row in rows.node_rows(current)] == ["a", "b"]
+    assert [row.key for row in rows.gpu_rows(current)] == [("a", 0), ("a", 1)]
+    assert rows.gpu_rows(current)[0].fields["temp_c"] == gpu(0).temp_c
 
 
 def test_hostile_node_name_is_cleaned():
