@@ -248,6 +248,9 @@ class SimCluster(Strict):
     seed: int = 1
 
 
+from cockpit.actions.schema import ActionConfig  # noqa: E402  (it builds on Strict and Name above)
+
+
 class Cluster(Strict):
     cluster: Name
     refresh: float = Field(2.0, ge=1, le=3600)
@@ -255,6 +258,10 @@ class Cluster(Strict):
     nodes: list[NodeConfig] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
     services: list[ServiceConfig] = []
+    actions: list[ActionConfig] = []
+    """Runbook remediations added to (or, with ``override: true``, replacing) the built-ins."""
+    read_only: bool = False
+    """Hide every action that is not safe, and refuse one invoked any other way."""
     sim: SimCluster | None = None
     source: str = Field("<memory>", exclude=True)
 
@@ -381,6 +388,15 @@ def _dependency_loop(graph: dict[str, list[str]], name: str, path: list[str]) ->
     return None
 
 
+def _check_actions(doc: Positioned, cluster: Cluster) -> None:
+    from cockpit.actions.catalog import ActionConflict, merge  # catalog imports this module
+
+    try:
+        merge(cluster.actions)
+    except ActionConflict as exc:
+        raise doc.error(exc.loc, exc.message) from None
+
+
 def load_cluster(path: str | os.PathLike[str]) -> Cluster:
     """Load and validate; raises :class:`ConfigError` with one line on any problem."""
     doc = load_yaml(Path(path))
@@ -394,6 +410,7 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
         raise doc.error(loc, message, at_key=unknown) from None
     _check_references(doc, cluster)
     _check_services(doc, cluster)
+    _check_actions(doc, cluster)
     return cluster
 
 

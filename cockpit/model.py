@@ -111,6 +111,8 @@ class GpuReading:
     temp_c: float | None = None
     power_w: float | None = None
     power_limit_w: float | None = None
+    power_min_w: float | None = None
+    power_max_w: float | None = None
 
     @property
     def mem_pct(self) -> float | None:

@@ -29,7 +29,12 @@ GPU_FIELDS = (
     "temperature.gpu",
     "power.draw",
     "power.limit",
+    # Read so a "set power limit" action can check its input against what the card accepts.
+    "power.min_limit",
+    "power.max_limit",
 )
+BASE_FIELDS = 9
+"""Answers to the older, narrower query (and the captures of it) still parse."""
 GPU_QUERY = f"nvidia-smi --query-gpu={','.join(GPU_FIELDS)} --format=csv,noheader,nounits"
 HOST_PARTS = {
     "loadavg": "cat /proc/loadavg",
@@ -308,10 +313,10 @@ def parse_gpus(text: str, rc: int | None) -> tuple[GpuReading, ...] | ProbeError
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split(", ")]
-        if len(fields) != len(GPU_FIELDS) or not _is_count(fields[0]):
+        if len(fields) not in (len(GPU_FIELDS), BASE_FIELDS) or not _is_count(fields[0]):
             problems.append(line.strip())
             continue
-        values = dict(zip(GPU_FIELDS, fields, strict=True))
+        values = dict(zip(GPU_FIELDS, fields, strict=False))
         rows.append(
             GpuReading(
                 index=int(values["index"]),
@@ -323,6 +328,8 @@ def parse_gpus(text: str, rc: int | None) -> tuple[GpuReading, ...] | ProbeError
                 temp_c=_number(values["temperature.gpu"]),
                 power_w=_number(values["power.draw"]),
                 power_limit_w=_number(values["power.limit"]),
+                power_min_w=_number(values.get("power.min_limit", "")),
+                power_max_w=_number(values.get("power.max_limit", "")),
             )
         )
     if problems and not rows:

@@ -91,10 +91,19 @@ def test_gpu_query_asks_for_gpu_fields_without_header_or_units():
 
 
 def test_h100_captures_used_exactly_the_probes_field_list():
-    """The captures are only evidence for the parser if they answered the probe's own query."""
+    """The captures are only evidence for the parser if they answered the probe's own query (the
+    nine fields it asked for then; the power limits it adds since parse the same way)."""
     shorthand = re.search(r"`Q=([^`]+)`", read(H100 / "INDEX.md"))
     assert shorthand is not None
-    assert tuple(shorthand.group(1).split(",")) == GPU_FIELDS
+    assert tuple(shorthand.group(1).split(",")) == GPU_FIELDS[: probes.BASE_FIELDS]
+
+
+def test_power_limit_range_is_read_when_the_wider_query_answers():
+    line = read(H100 / "query_gpu_csv_noheader_nounits.txt").splitlines()[0] + ", 200.00, 700.00\n"
+    (gpu,) = parse_gpus(line, 0)
+    assert (gpu.power_min_w, gpu.power_max_w) == (200.0, 700.0)
+    (narrow,) = parse_gpus(read(H100 / "query_gpu_csv_noheader_nounits.txt").splitlines()[0] + "\n", 0)
+    assert narrow.power_min_w is None and narrow.power_limit_w == gpu.power_limit_w
 
 
 # -- nvidia-smi: real H100 output ----------------------------------------------------------------
@@ -135,7 +144,7 @@ def test_h100_with_header_line_still_reads_the_row():
 def test_projection_helper_reproduces_nvidia_smis_own_nounits_output():
     """``project`` of the H100 ``--format=csv`` capture equals the captured ``nounits`` row,
     apart from power.draw, which was sampled by a separate invocation."""
-    projected = project(read(H100 / "query_gpu_csv.txt")).strip().split(", ")
+    projected = project(read(H100 / "query_gpu_csv.txt")).strip().split(", ")[: probes.BASE_FIELDS]
     captured = read(H100 / "query_gpu_csv_noheader_nounits.txt").strip().split(", ")
     draw = GPU_FIELDS.index("power.draw")
     assert projected[:draw] + projected[draw + 1 :] == captured[:draw] + captured[draw + 1 :]
@@ -157,6 +166,8 @@ def test_consumer_rtx_2080_super_projected_from_published_capture():
         temp_c=40.0,
         power_w=39.32,
         power_limit_w=250.0,
+        power_min_w=105.0,
+        power_max_w=350.0,
     )
 
 
