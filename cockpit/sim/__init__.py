@@ -10,6 +10,8 @@ Typical use::
     async with SimCluster(cluster, state_dir=tmp, ephemeral_ports=True) as sim:
         host, port = sim.addresses["hydra-ai"]
         sim.set_gpu("hydra-ai", 0, temp=91)
+        sim.set_container("hydra-storage", "litellm", "crash-loop")
+        sim.set_unit("hydra-ai", "tabbyapi", "failed")
 """
 
 from __future__ import annotations
@@ -172,6 +174,28 @@ class SimCluster:
 
     def set_disk(self, node: str, mount: str, used_pct: float | None) -> None:
         self.world(node).set_disk(mount, used_pct)
+
+    def set_container(self, node: str, name: str, state: str) -> None:
+        """Put a container in ``ok`` / ``crash-loop`` / ``exited`` / ``stopped`` from now on."""
+        world = self.world(node)
+        if name not in world.services.containers:
+            raise SimError(f"node {node!r} runs no container named {name!r}")
+        try:
+            world.services.set_container(name, state, world.advance())
+        except ValueError as exc:
+            raise SimError(str(exc)) from None
+        world.advance()
+
+    def set_unit(self, node: str, unit: str, state: str) -> None:
+        """Put a systemd unit in ``active`` / ``failed`` / ``activating`` (held) / ``inactive``."""
+        world = self.world(node)
+        if not world.systemd:
+            raise SimError(f"node {node!r} does not run systemd")
+        try:
+            world.services.set_unit(unit, state, world.advance())
+        except ValueError as exc:
+            raise SimError(str(exc)) from None
+        world.advance()
 
     def set_nvidia_smi(self, node: str, mode: str) -> None:
         """Switch the node's nvidia-smi to ok / missing / driver-error / no-devices."""

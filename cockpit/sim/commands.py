@@ -2,17 +2,23 @@
 
 A name resolves to a coroutine taking a :class:`~cockpit.sim.shell.Call`; ``None`` means the shell
 prints dash's ``not found`` (exit 127). ``nvidia-smi`` exists only where the node's fault switch
-says the binary is installed, so a node set to ``missing`` fails exactly like a host without it.
+says the binary is installed, so a node set to ``missing`` fails exactly like a host without it;
+likewise docker only where the node runs containers, ``docker-compose`` only on Unraid (its
+Compose Manager plugin), and no systemctl or journalctl on Unraid, whose init is not systemd.
 """
 
 from __future__ import annotations
 
-from cockpit.sim import sysutils, textutils
+from cockpit.sim import docker, runutils, systemd, sysutils, textutils
 from cockpit.sim.nvidia_smi import node_has_smi, nvidia_smi
 from cockpit.sim.shell import CommandFn, Shell
 from cockpit.sim.world import NodeWorld
 
-COMMANDS: dict[str, CommandFn] = {**textutils.COMMANDS, **sysutils.COMMANDS, "nvidia-smi": nvidia_smi}
+COMMANDS: dict[str, CommandFn] = {
+    **textutils.COMMANDS, **sysutils.COMMANDS, **runutils.COMMANDS, "nvidia-smi": nvidia_smi,
+    "docker": docker.docker, "docker-compose": docker.docker_compose_v1,
+    "systemctl": systemd.systemctl, "journalctl": systemd.journalctl,
+}  # fmt: skip
 BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 
 
@@ -23,7 +29,14 @@ def resolve(shell: Shell, name: str) -> CommandFn | None:
         if folder not in BIN_DIRS:
             return None
         name = base
-    if name == "nvidia-smi" and not node_has_smi(shell.world):
+    world = shell.world
+    if name == "nvidia-smi" and not node_has_smi(world):
+        return None
+    if name == "docker" and not world.services.docker:
+        return None
+    if name == "docker-compose" and not (world.services.docker and world.init == "sysv"):
+        return None
+    if name in ("systemctl", "journalctl") and world.init == "sysv":
         return None
     return COMMANDS.get(name)
 

@@ -6,9 +6,11 @@ tests/fixtures, so a parser that works here works on a real machine and the othe
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
+from cockpit.sim import processes
 from cockpit.sim.world import NodeWorld, hash01
 
 OS_RELEASE = {
@@ -153,8 +155,22 @@ FILES: dict[str, Callable[[NodeWorld, float], str]] = {
 DIRECTORIES = {"/", "/proc", "/etc", "/tmp", "/root", "/home", "/dev", "/usr", "/usr/bin", "/bin"}
 
 
+PID_FILE_RE = re.compile(r"^/proc/(\d+)/(cgroup|comm)$")
+
+
+def pid_file(world: NodeWorld, pid: int, name: str) -> str | None:
+    """/proc/PID/cgroup (one cgroup v2 line, ``0::PATH``) or /proc/PID/comm of a process we know."""
+    found = processes.process(world, pid)
+    if found is None:
+        return None
+    comm, cgroup = found
+    return f"0::{cgroup}\n" if name == "cgroup" else f"{comm}\n"
+
+
 def read(world: NodeWorld, path: str) -> str | None:
     """A virtual file's content now, or ``None`` if there is no such file."""
+    if m := PID_FILE_RE.match(path):
+        return pid_file(world, int(m.group(1)), m.group(2))
     render = FILES.get(path)
     if render is None:
         return None

@@ -11,6 +11,7 @@ import math
 import time
 
 from cockpit.sim import procfs
+from cockpit.sim.runutils import external, known_dirs
 from cockpit.sim.shell import Call, ExitScript
 from cockpit.sim.world import DiskState
 
@@ -219,7 +220,7 @@ async def timeout(call: Call) -> int:
     if limit is None:
         call.err(f"timeout: invalid time interval \u2018{args[0]}\u2019\n")
         return 125
-    target = call.shell.resolve(call.shell, args[1])
+    target = external(call.shell, args[1])
     if target is None:
         call.err(f"timeout: failed to run command \u2018{args[1]}\u2019: No such file or directory\n")
         return 127
@@ -315,7 +316,9 @@ async def date(call: Call) -> int:
 
 def _file_test(call: Call, op: str, path: str) -> bool:
     """``-e -f -d -x -r -s`` against the node's virtual files and installed binaries."""
-    is_dir = path.rstrip("/") in procfs.DIRECTORIES or path == "/"
+    is_dir = (
+        path == "/" or path.rstrip("/") in procfs.DIRECTORIES or path.rstrip("/") in known_dirs(call.shell)
+    )
     is_bin = "/" in path and call.shell.resolve(call.shell, path) is not None
     is_file = path in procfs.FILES or is_bin
     return {"-d": is_dir, "-x": is_bin or is_dir, "-f": is_file}.get(op, is_file or is_dir)
@@ -369,6 +372,6 @@ async def test(call: Call) -> int:
 COMMANDS = {
     "df": df, "free": free, "uptime": uptime, "uname": uname, "sleep": sleep,
     "command": command, "true": true, "false": false, ":": true, "exit": exit_,
-    "export": export, "cd": true, "hostname": hostname, "nproc": nproc, "whoami": whoami,
+    "export": export, "hostname": hostname, "nproc": nproc, "whoami": whoami,
     "id": id_, "date": date, "test": test, "[": test, "timeout": timeout,
 }  # fmt: skip

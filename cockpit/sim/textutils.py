@@ -92,7 +92,9 @@ async def printf(call: Call) -> int:
     return 0 if ok else 1
 
 
-def _inputs(call: Call, files: list[str], name: str) -> tuple[list[tuple[str, str]], int]:
+def _inputs(
+    call: Call, files: list[str], name: str, quiet: bool = False
+) -> tuple[list[tuple[str, str]], int]:
     """(label, text) for each file operand ("-" or none: stdin), reporting missing ones."""
     if not files:
         return [("(standard input)", call.stdin)], 0
@@ -104,7 +106,8 @@ def _inputs(call: Call, files: list[str], name: str) -> tuple[list[tuple[str, st
         text = procfs.read(call.shell.world, path)
         if text is None:
             reason = "Is a directory" if path in procfs.DIRECTORIES else "No such file or directory"
-            call.err(f"{name}: {path}: {reason}\n")
+            if not quiet:
+                call.err(f"{name}: {path}: {reason}\n")
             status = 1 if name != "grep" else 2
             continue
         got.append((path, text))
@@ -213,18 +216,21 @@ async def grep(call: Call) -> int:
     except re.error:
         call.err("grep: Invalid regular expression\n")
         return 2
-    got, status = _inputs(call, rest, "grep")
+    got, status = _inputs(call, rest, "grep", quiet="s" in opts)
     matched = False
+    named = "H" in opts or (len(rest) > 1 and "h" not in opts)
     for label, text in got:
-        prefix = f"{label}:" if len(got) > 1 else ""
-        hits = [ln for ln in text.splitlines() if bool(regex.search(ln)) != ("v" in opts)]
+        prefix = f"{label}:" if named else ""
+        hits = [
+            (n, ln) for n, ln in enumerate(text.splitlines(), 1) if bool(regex.search(ln)) != ("v" in opts)
+        ]
         matched = matched or bool(hits)
         if "q" in opts:
             continue
         if "c" in opts:
             call.out(f"{prefix}{len(hits)}\n")
         elif hits:
-            call.out("".join(f"{prefix}{ln}\n" for ln in hits))
+            call.out("".join(f"{prefix}{f'{n}:' if 'n' in opts else ''}{ln}\n" for n, ln in hits))
     if status:
         return 0 if matched and "q" in opts else 2
     return 0 if matched else 1

@@ -12,140 +12,33 @@ from __future__ import annotations
 import math
 import random
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from cockpit.config import NodeConfig, SimDisk, SimNode
+from cockpit.sim.gpu_model import GPU_SPECS, ComputeApp, Gpu, GpuSpec, gpu_spec
+from cockpit.sim.noise import _mix, hash01, name_key, smooth_noise
+from cockpit.sim.services_catalog import node_services, unit_id
+from cockpit.sim.services_world import ServicesWorld
+
+__all__ = [
+    "GPU_SPECS",
+    "Clock",
+    "ComputeApp",
+    "DiskState",
+    "Gpu",
+    "GpuSpec",
+    "NodeWorld",
+    "gpu_spec",
+    "hash01",
+]
 
 Clock = Callable[[], float]
-MASK64 = (1 << 64) - 1
 MAX_STEPS = 900
 """A clock jump longer than this (seconds) is integrated over its last MAX_STEPS seconds only."""
 USER_HZ = 100
 LOAD_DECAY = tuple(math.exp(-5.0 / (60.0 * m)) for m in (1, 5, 15))
 GIB_KB = 1024 * 1024
-
-
-def _mix(x: int) -> int:
-    """splitmix64 finaliser: a fast, well-spread integer hash."""
-    x = (x + 0x9E3779B97F4A7C15) & MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
-    return x ^ (x >> 31)
-
-
-def hash01(*parts: int) -> float:
-    """A deterministic uniform number in [0, 1) from integers."""
-    h = 0
-    for part in parts:
-        h = _mix(h ^ (part & MASK64))
-    return (h >> 11) / float(1 << 53)
-
-
-def smooth_noise(key: int, t: float, period: float) -> float:
-    """Value noise in [-1, 1] that changes smoothly over about ``period`` seconds."""
-    x = t / period
-    k = math.floor(x)
-    f = x - k
-    a, b = hash01(key, k), hash01(key, k + 1)
-    s = f * f * (3.0 - 2.0 * f)
-    return 2.0 * (a + (b - a) * s) - 1.0
-
-
-def name_key(text: str) -> int:
-    """A stable integer for a name (``hash()`` is salted per process)."""
-    return zlib.crc32(text.encode())
-
-
-@dataclass(frozen=True, slots=True)
-class GpuSpec:
-    """What the board can do: memory, power envelope, clocks; ``has_fan`` False prints [N/A]."""
-
-    name: str
-    mem_total_mib: int
-    pl_default: float
-    pl_min: float
-    pl_max: float
-    sm_max_mhz: int
-    sm_idle_mhz: int = 210
-    has_fan: bool = True
-    datacenter: bool = False
-
-
-GPU_SPECS: tuple[tuple[str, GpuSpec], ...] = (
-    ("5090", GpuSpec("NVIDIA GeForce RTX 5090", 32607, 575, 400, 600, 3090)),
-    ("4090", GpuSpec("NVIDIA GeForce RTX 4090", 24564, 450, 150, 600, 3120)),
-    ("5070 Ti", GpuSpec("NVIDIA GeForce RTX 5070 Ti", 16303, 300, 250, 350, 3090)),
-    ("3070", GpuSpec("NVIDIA GeForce RTX 3070", 8192, 220, 100, 240, 2100)),
-    ("H100", GpuSpec("NVIDIA H100 80GB HBM3", 81559, 700, 200, 700, 1980, 345, False, True)),
-)
-
-
-def gpu_spec(model: str) -> GpuSpec:
-    """The spec whose key appears in ``model``; unknown boards get a mid-range generic spec."""
-    for key, spec in GPU_SPECS:
-        if key.lower() in model.lower():
-            return replace(spec, name=model)
-    return GpuSpec(model, 16384, 300, 150, 350, 2500)
-
-
-@dataclass(slots=True)
-class ComputeApp:
-    """One process holding a CUDA context, as ``--query-compute-apps`` lists it."""
-
-    pid: int
-    name: str
-    used_mib: int
-    base_mib: int = 0
-    """What the process settles at; ``used_mib`` wobbles around it."""
-
-
-@dataclass(slots=True)
-class Gpu:
-    """One simulated GPU; the numeric fields are the latest integrated values."""
-
-    index: int
-    spec: GpuSpec
-    uuid: str
-    bus_id: str
-    power_limit: float
-    ambient: float
-    key: int
-    idle_frac: float = 0.1
-    util: float = 0.0
-    power: float = 0.0
-    temp: float = 30.0
-    apps: list[ComputeApp] = field(default_factory=list)
-    overrides: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def mem_used_mib(self) -> int:
-        if "mem_used" in self.overrides:
-            return int(self.overrides["mem_used"])
-        return sum(a.used_mib for a in self.apps) + (9 if self.apps else 0)
-
-    @property
-    def fan_pct(self) -> int | None:
-        if not self.spec.has_fan:
-            return None
-        return 0 if self.temp < 50 else min(100, int(30 + (self.temp - 50) * 2.5))
-
-    @property
-    def sm_clock(self) -> int:
-        if self.util < 1:
-            return self.spec.sm_idle_mhz
-        return int(self.spec.sm_max_mhz * (0.86 + 0.12 * min(1.0, self.util / 100)))
-
-    @property
-    def pstate(self) -> str:
-        if self.spec.datacenter:
-            return "P0"
-        return "P2" if self.apps or self.util >= 1 else "P8"
-
-    @property
-    def idle_power(self) -> float:
-        return self.spec.pl_default * self.idle_frac
 
 
 @dataclass(slots=True)
@@ -195,8 +88,27 @@ class NodeWorld:
         models = self.sim.gpus if self.sim.gpus is not None else _default_gpus(node)
         ambient = 24.0 + 6.0 * hash01(self.key, 3)
         self.gpus = [self._make_gpu(i, m, rng, ambient) for i, m in enumerate(models)]
+        self.init = "sysv" if "unraid" in node.tags else "container" if "vast" in node.tags else "systemd"
+        """PID 1: systemd; Unraid's Slackware init (no systemctl); or a vast.ai container's shell."""
+        self.systemd = self.init == "systemd"
+        self.host_owner = f"unit:{unit_id(node.units[0])}" if node.units and self.systemd else "session:"
+        """Who runs the node's own GPU work: its first unit, else a login session."""
+        self.login_uid = 0 if node.user == "root" else 1000
+        self.killed_sessions: set[int] = set()
+        self.disk_freed: dict[str, int] = {}
+        self._app_sig: tuple = ()
+        services = node_services(node, self.systemd)
+        self.services = ServicesWorld(
+            services,
+            self.key,
+            self.boot_time,
+            start,
+            cgroupfs=self.init == "sysv",
+            pid_for=self._unit_gpu_pid,
+        )
         self._t = math.floor(start)
         self._warm_up(start)
+        self.sync_apps(start)
 
     def _make_gpu(self, index: int, model: str, rng: random.Random, ambient: float) -> Gpu:
         spec = gpu_spec(model)
@@ -207,9 +119,8 @@ class NodeWorld:
         gpu = Gpu(index, spec, gpu_uuid, bus, float(spec.pl_default), ambient, key, idle)
         if self.sim.busy >= 0.05:
             unit = self.node.units[0] if self.node.units else ""
-            pid = 1000 + int(60000 * hash01(gpu.key, 11))
-            used = int(spec.mem_total_mib * (0.45 + 0.45 * hash01(gpu.key, 12)))
-            gpu.apps.append(ComputeApp(pid, PROCESS_NAMES.get(unit, "python3"), used, used))
+            gpu.host_mib = int(spec.mem_total_mib * (0.45 + 0.45 * hash01(gpu.key, 12)))
+            gpu.host_name = PROCESS_NAMES.get(unit, "python3")
         return gpu
 
     def _warm_up(self, now: float) -> None:
@@ -275,6 +186,8 @@ class NodeWorld:
             for gpu in self.gpus:
                 self._step_gpu(gpu, t, dt=1.0)
             self._t = t + 1
+        self.services.sync(now)
+        self.sync_apps(now)
         return now
 
     def _add_jiffies(self, t: float, seconds: float) -> None:
@@ -296,9 +209,7 @@ class NodeWorld:
             gpu.temp = target
         else:
             gpu.temp = target + (gpu.temp - target) * math.exp(-dt / 25.0)
-        for i, app in enumerate(gpu.apps):
-            if app.base_mib:
-                app.used_mib = int(app.base_mib * (1.0 + 0.01 * smooth_noise(gpu.key ^ (50 + i), t, 30)))
+        _wobble(gpu, t)
 
     def power_for(self, gpu: Gpu, t: float) -> float:
         """Idle draw plus a share of the headroom that grows with utilisation, under the limit."""
@@ -308,6 +219,57 @@ class NodeWorld:
         ripple = 0.94 + 0.06 * smooth_noise(gpu.key ^ 33, t, 2)
         draw = idle + (gpu.power_limit - idle) * (gpu.util / 100.0) ** 0.85 * ripple
         return min(gpu.power_limit, max(idle * 0.9, draw * (0.97 + 0.03 * ripple)))
+
+    # -- processes on the GPUs -----------------------------------------------------------------
+
+    def _host_pid(self, gpu: Gpu, gen: int) -> int:
+        return 1000 + int(60000 * (hash01(gpu.key, 11) if gen == 0 else hash01(gpu.key, 11, gen)))
+
+    def _unit_gpu_pid(self, unit: str, gen: int) -> int | None:
+        """A unit that runs the node's GPU work has the first board's process as its MainPID."""
+        hosts = [g for g in self.gpus if g.host_mib]
+        return self._host_pid(hosts[0], gen) if hosts and self.host_owner == f"unit:{unit}" else None
+
+    def _host_gen(self, gpu: Gpu) -> int | None:
+        """Generation of the host process on ``gpu`` now, or None while it is not running."""
+        kind, _, name = self.host_owner.partition(":")
+        if kind == "session":
+            return None if gpu.index in self.killed_sessions else 0
+        unit = self.services.units.get(name)
+        return unit.gen if unit is not None and unit.state in ("active", "activating") else None
+
+    def sync_apps(self, now: float) -> None:
+        """Make each board's process list match who is running; scripted apps are left alone."""
+        wanted: list[list[ComputeApp]] = []
+        session = f"/user.slice/user-{self.login_uid}.slice/session-{1 + int(9 * hash01(self.key, 90))}.scope"
+        if self.init == "container":
+            session = "/"  # inside a container's own cgroup namespace
+        for gpu in self.gpus:
+            apps = []
+            gen = self._host_gen(gpu) if gpu.host_mib else None
+            if gen is not None:
+                owner = self.host_owner if self.host_owner != "session:" else f"session:{gpu.index}"
+                cgroup = session if owner.startswith("session") else f"/system.slice/{owner[5:]}"
+                apps.append(
+                    ComputeApp(
+                        self._host_pid(gpu, gen), gpu.host_name, gpu.host_mib, gpu.host_mib, owner, cgroup
+                    )
+                )
+            for c, pid in self.services.gpu_containers(gpu.index, now):
+                mib = min(c.spec.gpu_mib, gpu.spec.mem_total_mib // 10)
+                apps.append(
+                    ComputeApp(
+                        pid, c.spec.proc, mib, mib, f"container:{c.spec.name}", self.services.cgroup(c)
+                    )
+                )
+            wanted.append(apps)
+        sig = tuple(tuple(a.pid for a in apps) for apps in wanted)
+        if sig == self._app_sig:
+            return
+        self._app_sig = sig
+        for gpu, apps in zip(self.gpus, wanted, strict=True):
+            gpu.apps = apps + [a for a in gpu.apps if not a.owner]
+            _wobble(gpu, self._t)
 
     # -- scenario hooks ------------------------------------------------------------------------
 
@@ -322,6 +284,23 @@ class NodeWorld:
             else:
                 gpu.overrides[name] = float(value)
         self._step_gpu(gpu, self._t, dt=0.0)
+
+    def free_disk(self, mount: str, kib: int) -> None:
+        """Space given back on ``mount`` (docker prune): a pinned use drops with it."""
+        spec = next((d for d in self.sim.disks or [] if d.mount == mount), None)
+        if mount in self.disk_overrides and spec is not None:
+            pct = self.disk_overrides[mount] - 100.0 * kib / (spec.size_gib * GIB_KB)
+            self.disk_overrides[mount] = max(0.0, pct)
+        else:
+            self.disk_freed[mount] = self.disk_freed.get(mount, 0) + kib
+
+    def docker_mount(self) -> str:
+        """The mount holding docker's data: Unraid keeps docker.img on the cache pool."""
+        mounts = [d.mount for d in self.sim.disks or []] or ["/"]
+        if not self.systemd:
+            return next((m for m in ("/mnt/cache", "/mnt/user") if m in mounts), mounts[0])
+        under = [m for m in mounts if "/var/lib/docker".startswith(m.rstrip("/") + "/") or m == "/"]
+        return max(under, key=len) if under else mounts[0]
 
     def set_disk(self, mount: str, used_pct: float | None) -> None:
         """Pin a mount's use (percent), or release it with ``None``."""
@@ -366,12 +345,19 @@ class NodeWorld:
         for d in specs:
             blocks = int(d.size_gib * GIB_KB)
             pct = self.disk_overrides.get(d.mount, d.used_pct)
-            used = int(blocks * pct / 100.0)
+            used = max(0, int(blocks * pct / 100.0) - self.disk_freed.get(d.mount, 0))
             out.append(DiskState(_device_for(d.mount, extra), d.mount, blocks, used, blocks - used))
         mem = int(self.sim.mem_gib * GIB_KB * 0.985)
         out.insert(0, DiskState("tmpfs", "/run", mem // 10, 2100 + self.cpus * 10, mem // 10 - 2100))
         out.append(DiskState("tmpfs", "/dev/shm", mem // 2, 0, mem // 2))
         return out
+
+
+def _wobble(gpu: Gpu, t: float) -> None:
+    """Each process's memory drifts around what it settled at, smoothly in time."""
+    for i, app in enumerate(gpu.apps):
+        if app.base_mib:
+            app.used_mib = int(app.base_mib * (1.0 + 0.01 * smooth_noise(gpu.key ^ (50 + i), t, 30)))
 
 
 def _device_for(mount: str, extra: Iterator[int]) -> str:

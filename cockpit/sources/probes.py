@@ -43,6 +43,7 @@ HOST_PARTS = {
     "meminfo": "grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached):' /proc/meminfo",
     "df": "df -P -k",
 }
+PIPELINES = frozenset({"docker_inspect"})
 DOCKER_IDS = "docker ps -aq --no-trunc"
 DOCKER_COUNTS = "docker inspect --type container --format '{{.Id}} {{.RestartCount}} {{.State.ExitCode}}'"
 STAT = "grep '^cpu ' /proc/stat"
@@ -116,7 +117,9 @@ def build_script(
     for name, command in parts:
         lines.append(f"echo @@{nonce}:begin:{name}")
         # stdin from /dev/null: the poll may run in a shell that reads its script from stdin.
-        lines.append(f"{command} 2>&1 </dev/null")
+        # Braces, so the redirections cover a whole pipeline, not only its last command.
+        grouped = name in PIPELINES
+        lines.append(f"{{ {command}; }} 2>&1 </dev/null" if grouped else f"{command} 2>&1 </dev/null")
         lines.append(f"rc_{name}=$?")
         lines.append(f"echo @@{nonce}:end:{name}:$rc_{name}")
     return "\n".join(lines) + "\n"

@@ -367,9 +367,11 @@ class SshdServer:
         """``hang`` makes the session's ``df`` block (like a dead NFS mount); ``ok`` lets it run."""
         (self.state / "df_mode").write_text(mode + "\n")
 
-    def nvidia_smi_calls(self) -> list[str]:
+    def nvidia_smi_calls(self, *, gpu_queries_only: bool = True) -> list[str]:
+        """The GPU queries (one per poll); every call, compute-apps included, on request."""
         path = self.state / "calls"
-        return path.read_text().splitlines() if path.exists() else []
+        calls = path.read_text().splitlines() if path.exists() else []
+        return calls if not gpu_queries_only else [c for c in calls if "--query-compute-apps" not in c]
 
     def running_nvidia_smi(self) -> int:
         """How many fake nvidia-smi processes of this server are alive right now."""

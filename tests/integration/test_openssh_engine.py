@@ -12,6 +12,7 @@ import pytest
 
 from cockpit.model import NodeStatus
 from cockpit.snapshot import snapshot_json
+from cockpit.sources.gpu_procs import COMPUTE_APPS
 from cockpit.sources.probes import GPU_FIELDS
 
 pytestmark = pytest.mark.integration
@@ -68,6 +69,7 @@ async def test_one_cycle_reads_host_and_gpus(lab, validate_snapshot):
     # The fake was reached through the session's PATH, with the probe's own command line.
     calls = srv.nvidia_smi_calls()
     assert calls == [f"--query-gpu={','.join(GPU_FIELDS)} --format=csv,noheader,nounits"]
+    assert srv.nvidia_smi_calls(gpu_queries_only=False)[1:] == [f"{COMPUTE_APPS.removeprefix('nvidia-smi ')}"]
 
     document = snapshot_json(state)
     validate_snapshot(document)

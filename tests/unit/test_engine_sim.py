@@ -408,3 +408,56 @@ async def test_run_publishes_a_state_every_refresh(tmp_path: Path) -> None:
     # A state leaves at most 0.75 refresh after its tick (sooner when everyone has answered).
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(published)]
     assert all(gap < 1.8 for gap in gaps), gaps
+
+
+async def test_containers_units_and_gpu_processes_arrive_in_the_same_poll(tmp_path: Path) -> None:
+    """One poll reads containers (with restart counts), units and GPU processes with owners."""
+    cluster = Cluster.model_validate(
+        {
+            "cluster": "t",
+            "refresh": 1,
+            "ssh": {
+                "known_hosts": str(tmp_path / "kh"),
+                "config_file": None,
+                "agent": False,
+                "command_timeout": 5,
+            },
+            "nodes": [
+                {
+                    "name": "gpu-a",
+                    "host": "127.0.0.1",
+                    "port": 1,
+                    "units": ["tabbyapi"],
+                    "sim": {
+                        "gpus": ["NVIDIA GeForce RTX 4090"],
+                        "containers": [
+                            {"name": "web", "image": "nginx:1.27", "project": "stack"},
+                            {"name": "llm", "image": "vllm/vllm-openai:v0.6", "gpu": 0},
+                            {"name": "worker", "image": "python:3.12", "state": "crash-loop"},
+                        ],
+                        "units": {"tabbyapi": "failed"},
+                    },
+                }
+            ],
+        }
+    )
+    sim, cluster = await start_sim(tmp_path, cluster)
+    engine = Engine(cluster)
+    try:
+        node = None
+        for _ in range(6):  # the GPU processes' owners are read from the pids the poll before saw
+            node = (await engine.cycle()).node("gpu-a")
+            if any(p.container_id for p in node.procs):
+                break
+            await asyncio.sleep(0.5)
+        assert node is not None and node.status is NodeStatus.UP, node.error
+        names = {c.name: c for c in node.containers}
+        assert set(names) >= {"web", "worker"}
+        assert names["web"].project == "stack" and names["web"].restart_count is not None
+        assert "worker" in node.crash_looping
+        assert [(u.name, u.active) for u in node.units] == [("tabbyapi", "failed")]
+        owners = {p.container_id for p in node.procs}
+        assert names["llm"].id in owners, "the container's GPU process is mapped to it by cgroup"
+    finally:
+        await engine.close()
+        await sim.stop()
