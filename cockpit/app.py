@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual import work
 from textual.app import App
@@ -16,11 +17,14 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
+from cockpit.actions.audit import AuditLog
+from cockpit.actions.catalog import Catalog
 from cockpit.config import Cluster
 from cockpit.engine import Engine
 from cockpit.prefs import Prefs
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
+from screens.action_flow import ActionFlow
 from screens.dashboard import VIEWS, DashboardScreen
 from screens.help import HelpScreen
 from screens.node_detail import NodeDetailScreen
@@ -28,6 +32,7 @@ from screens.palette import PaletteCommand, palette_provider, view_commands
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 from widgets.command_line import CommandLine
 from widgets.live_table import LiveTable
+from widgets.log_pane import LogPane
 
 Hook = Callable[[], Awaitable[None]]
 Prepare = Callable[[], Awaitable[Cluster]]
@@ -52,6 +57,10 @@ class Options:
     """Runs on the app's loop before the engine (the demo starts its servers here) and returns
     the cluster to watch, with the ports actually bound."""
     after_stop: Hook | None = None
+    read_only: bool = False
+    """``--read-only``: non-safe actions are hidden and refused (``read_only: true`` in config too)."""
+    audit_path: Path | None = None
+    """Where actions are recorded; None: the XDG state dir."""
     prefs: Prefs | None = None
     """Where the theme and command history are remembered; None (tests) remembers nothing."""
 
@@ -64,6 +73,9 @@ class CockpitApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("t", "next_theme", "Theme", id="app.theme"),
+        Binding("a", "actions", "Actions", id="app.actions"),
+        Binding("L", "toggle_log", "Log", show=False, id="app.log"),
+        Binding("ctrl+c", "cancel_action", "Cancel action", show=False, priority=True, id="app.cancel"),
         Binding("tab", "focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
@@ -77,6 +89,9 @@ class CockpitApp(App[None]):
         history = prefs.get("history") if prefs is not None else None
         self.dashboard = DashboardScreen(cluster.services, history if isinstance(history, dict) else None)
         self.COMMANDS = App.COMMANDS | {palette_provider(self.palette_commands)}
+        read_only = self.options.read_only or cluster.read_only
+        self.catalog = Catalog.from_config(cluster.actions, read_only=read_only)
+        self.actions = ActionFlow(self, self.catalog, AuditLog(self.options.audit_path))
         self.detail: NodeDetailScreen | None = None
         for theme in THEMES:
             self.register_theme(theme)
@@ -148,6 +163,17 @@ class CockpitApp(App[None]):
         if self.options.prefs is not None:
             line = event.control
             self.options.prefs.set("history", {k: list(h.entries) for k, h in line.histories.items()})
+
+    def action_actions(self) -> None:
+        self.actions.open_menu()
+
+    def action_cancel_action(self) -> None:
+        if not self.actions.cancel():
+            self.notify("no action is running (q quits)", timeout=2)
+
+    def action_toggle_log(self) -> None:
+        log = self.dashboard.query_one(LogPane)
+        log.display = not log.display
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_help()))

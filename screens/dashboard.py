@@ -25,6 +25,7 @@ from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from widgets.command_line import CommandLine
 from widgets.live_table import LiveTable
+from widgets.log_pane import LogPane
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
 from widgets.workload_rows import (
     CONTAINER_COLUMNS,
@@ -91,6 +92,7 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="side-services-pane", classes="pane") as pane:
                 pane.border_title = "Services"
                 yield LiveTable(SERVICE_COLUMNS[:3] + SERVICE_COLUMNS[-1:], id="side-services")
+        yield LogPane(id="log")
         yield Footer()
         yield CommandLine(self._history, id="cmd")
 
@@ -226,6 +228,10 @@ class DashboardScreen(Screen[None]):
             self.query_one(f"#{command}", LiveTable).focus()
         elif command in VIEWS:
             self.action_show_view(command)
+        elif command == "log":
+            log = self.query_one(LogPane)
+            log.display = True
+            log.query_one("RichLog").focus()
         else:
             self.notify(f":{command} is not available yet", timeout=3)
 

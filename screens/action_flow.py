@@ -1,0 +1,180 @@
+"""From a key on a row to a finished, audited command: menu -> confirm -> run -> log pane.
+
+The app owns one :class:`ActionFlow`. It reads the focused table's cursor row (or its marked rows,
+for a bulk run), offers the actions for that subject (an alert's runbook remediations first),
+confirms, then runs the invocations on the app's loop over the engine's SSH connections, streaming
+each line into the dashboard's log pane. One action runs at a time; ctrl+c cancels it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from textual.worker import Worker
+
+from cockpit.actions.audit import AuditLog
+from cockpit.actions.catalog import Catalog, ReadOnlyError
+from cockpit.actions.render import Invocation
+from cockpit.actions.runner import Result, run, run_bulk
+from cockpit.actions.schema import ActionConfig
+from cockpit.actions.subjects import Target, detail_target, remediations, target_for
+from screens.action_menu import ActionMenu, MenuEntry
+from screens.confirm import ConfirmScreen
+from widgets.live_table import LiveTable
+from widgets.log_pane import LogPane
+
+if TYPE_CHECKING:
+    from cockpit.app import CockpitApp
+
+
+class ActionFlow:
+    def __init__(self, app: CockpitApp, catalog: Catalog, audit: AuditLog) -> None:
+        self.app = app
+        self.catalog = catalog
+        self.audit = audit
+        self.cancel_event: asyncio.Event | None = None
+        self.worker: Worker[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self.worker.is_finished
+
+    # -- choosing ---------------------------------------------------------------------------------
+
+    def open_menu(self) -> None:
+        app = self.app
+        state = app.dashboard.state
+        if state is None:
+            app.notify("no data yet", timeout=2)
+            return
+        table = app.screen.focused
+        if not isinstance(table, LiveTable):
+            app.notify("move to a row first (n, g, c, s …)", timeout=3)
+            return
+        node_screen = getattr(app.screen, "node", None)
+        keys: list[Hashable] = sorted(table.marked, key=str) if table.marked else [table.cursor_key]
+        entries: list[MenuEntry] = []
+        title = ""
+        if table.id in ("alerts", "detail-alerts") and not table.marked:
+            alert = next((a for a in state.alerts if (a.subject, a.metric) == table.cursor_key), None)
+            if alert is None:
+                return
+            for suggestion in remediations(alert, state, app.cluster):
+                action = self._visible(suggestion.action)
+                if action is not None:
+                    entries.append(MenuEntry(action, (suggestion.target,), suggestion.inputs, suggestion.why))
+            title = f"alert: {alert.message}"
+        else:
+            targets = [
+                detail_target(state, app.cluster, node_screen, table.id, key)
+                if isinstance(node_screen, str)
+                else target_for(state, app.cluster, table.id, key)
+                for key in keys
+                if key is not None
+            ]
+            found = tuple(t for t in targets if t is not None)
+            if not found:
+                app.notify("no actions for this row", timeout=2)
+                return
+            scope = found[0].scope
+            found = tuple(t for t in found if t.scope == scope)
+            entries = [MenuEntry(action, found) for action in self.catalog.visible(scope)]
+            title = found[0].label if len(found) == 1 else f"{len(found)} marked {scope}s"
+        if not entries:
+            app.notify(
+                "no actions for this row" + (" (read-only)" if self.catalog.read_only else ""), timeout=3
+            )
+            return
+        if self.catalog.read_only:
+            title += "   [read-only: safe actions only]"
+        app.push_screen(ActionMenu(title, entries), self._chosen)
+
+    def _visible(self, name: str) -> ActionConfig | None:
+        try:
+            action = self.catalog.get(name)
+        except (KeyError, ReadOnlyError):
+            return None
+        return action
+
+    def _chosen(self, entry: MenuEntry | None) -> None:
+        if entry is None:
+            return
+        if self.running:
+            self.app.notify("an action is already running (ctrl+c cancels it)", severity="warning", timeout=4)
+            return
+        screen = ConfirmScreen(entry.action, entry.targets, dict(entry.inputs), self._render)
+        self.app.push_screen(screen, lambda invocations: self._confirmed(entry.action, invocations))
+
+    def _render(self, action: ActionConfig, target: Target, inputs: dict[str, object]) -> Invocation:
+        return self.catalog.render(action, target.subject, inputs)
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def _confirmed(self, action: ActionConfig, invocations: list[Invocation] | None) -> None:
+        if not invocations:
+            return
+        app = self.app
+        while len(app.screen_stack) > 2 and app.screen is not app.dashboard:
+            app.pop_screen()
+        self.cancel_event = asyncio.Event()
+        self.worker = app.run_worker(
+            self._run(action, invocations),
+            group="action",
+            exclusive=True,
+            description=f"action {action.name}",
+        )
+
+    def _log(self) -> LogPane:
+        return self.app.dashboard.query_one(LogPane)
+
+    async def _run(self, action: ActionConfig, invocations: list[Invocation]) -> None:
+        log = self._log()
+        pool = self.app.engine.pool if self.app.engine is not None else None
+        first = invocations[0]
+        where = f"{first.user}@{first.node}" if first.run_on == "node" else "this machine"
+        if len(invocations) > 1:
+            where = f"{len(invocations)} nodes, {action.concurrency} at a time"
+        log.begin(action.description or action.name, first.display, where)
+        if len(invocations) == 1:
+            result = await run(
+                first,
+                pool,
+                log.line,
+                audit=self.audit,
+                cancel=self.cancel_event,
+                read_only=self.catalog.read_only,
+            )
+            log.end(result.summary, result.ok)
+            return
+
+        def on_line(invocation: Invocation, stream: str, line: str) -> None:
+            log.line(stream, f"[{invocation.node}] {line}")
+
+        results = await run_bulk(
+            invocations,
+            pool,
+            on_line,
+            concurrency=action.concurrency,
+            audit=self.audit,
+            cancel=self.cancel_event,
+            read_only=self.catalog.read_only,
+        )
+        self._bulk_table(log, results)
+
+    @staticmethod
+    def _bulk_table(log: LogPane, results: list[Result]) -> None:
+        log.note("node                 result", "bold")
+        for result in results:
+            style = "green" if result.ok else "red"
+            log.note(f"{(result.node or '-'):<20} {result.summary}", style)
+        ok = sum(1 for r in results if r.ok)
+        log.end(f"{ok}/{len(results)} ok", ok == len(results))
+
+    def cancel(self) -> bool:
+        if not self.running or self.cancel_event is None:
+            return False
+        self.cancel_event.set()
+        self._log().note("cancelling: SIGTERM to the remote process group, SIGKILL after 3 s", "yellow")
+        return True
