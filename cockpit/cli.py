@@ -22,6 +22,8 @@ DEFAULT_THEME = "cockpit-dark"
 THEME_CHOICES = ("cockpit-dark", "cockpit-light", "cockpit-contrast", "cockpit-ansi")
 
 EXIT_USAGE = 2
+SCENARIO_NAMES = ("gpu-overheat", "crash-loop", "disk-full", "node-down", "service-down", "dns-down")
+"""The demo's incidents (cockpit/sim/scenarios.py); named here so --help needs no simulator import."""
 PACKAGED_DEMO = Path(__file__).with_name("data") / "demo.yaml"
 
 
@@ -44,6 +46,12 @@ def _add_tui(parser: argparse.ArgumentParser, sub: bool = True) -> None:
         help="no mouse reporting (fewer bytes)",
     )
     parser.add_argument("--refresh", type=float, default=none, help="seconds between cycles (1 to 3600)")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS if sub else False,
+        help="offer and run only safe actions (also read_only: true in the config)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the simulated cluster and open the cockpit on it")
     _add_config(demo)
     _add_tui(demo)
+    demo.add_argument(
+        "--scenario", help=f"start with an incident to practise on: {', '.join(SCENARIO_NAMES)}"
+    )
     sim = sub.add_parser("sim", help="run only the simulated cluster, in the foreground")
     _add_config(sim)
     snap = sub.add_parser("snapshot", help="one cycle, printed")
@@ -68,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--watch", type=float, metavar="N", help="repeat every N seconds")
     check.add_argument("--webhook", metavar="URL", help="POST new alerts as JSON (Slack-style text)")
     validate = sub.add_parser("validate", help="check a cluster.yaml and exit")
-    validate.add_argument("path")
+    validate.add_argument("path", nargs="?", help="default: the config the cockpit would use")
+    audit = sub.add_parser("audit", help="print the audit log of actions")
+    audit.add_argument("--since", help="1h, 30m, 2d or an ISO date")
+    audit.add_argument("--file", help="audit log to read (default: the XDG state dir's)")
     return parser
 
 
@@ -117,7 +131,12 @@ def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> i
     theme = args.theme or (remembered if remembered in THEME_CHOICES else DEFAULT_THEME)
     if theme not in THEME_CHOICES:
         raise ConfigError(f"--theme: {theme!r} is not a theme (expected one of {', '.join(THEME_CHOICES)})")
-    options = Options(theme=theme, prefs=prefs)
+    options = Options(theme=theme, prefs=prefs, read_only=bool(getattr(args, "read_only", False)))
+    scenario = getattr(args, "scenario", None)
+    if scenario is not None and scenario not in SCENARIO_NAMES:
+        raise ConfigError(
+            f"--scenario: {scenario!r} is not a scenario (expected one of {', '.join(SCENARIO_NAMES)})"
+        )
     if with_sim:
         from cockpit.sim import SimCluster
 
@@ -125,6 +144,10 @@ def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> i
 
         async def start() -> Cluster:
             await sim.start()
+            if scenario is not None:
+                from cockpit.sim.scenarios import apply
+
+                await apply(sim, scenario)
             return sim.effective_cluster()
 
         options.prepare = start
@@ -174,15 +197,31 @@ def _check(args: argparse.Namespace) -> int:
         return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from cockpit.actions.audit import format_records, parse_since, read_records
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"--since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in format_records(read_records(Path(args.file) if args.file else None, since=since)):
+        print(line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
     try:
         if args.command == "validate":
-            cluster = load_cluster(args.path)
-            print(f"{args.path}: ok ({len(cluster.nodes)} nodes)")
+            path = args.path or find_config(getattr(args, "config", None))
+            cluster = load_cluster(path)
+            print(f"{path}: ok ({len(cluster.nodes)} nodes)")
             return 0
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "snapshot":
             return _snapshot(_load(args.config), args.format)
         if args.command == "sim":

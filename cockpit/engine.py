@@ -267,6 +267,12 @@ class Engine:
         previous = self._restarts.get(node, {})
         for cid in docker.crash_looping(previous, containers):
             self._rose_at[(node, cid)] = now
+        for c in containers:
+            before = previous.get(c.id)
+            if before is not None and c.restart_count is not None and c.restart_count < before:
+                # A count that went down is an operator's restart (docker resets it): the loop
+                # is considered over unless it shows again.
+                self._rose_at.pop((node, c.id), None)
         self._restarts[node] = docker.restart_counts(containers)
         recent = {
             c.id

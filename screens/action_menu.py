@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,6 +20,8 @@ from textual.widgets.option_list import Option
 from cockpit.actions.schema import ActionConfig
 from cockpit.actions.subjects import Target
 from cockpit.sanitize import clean
+
+DANGER_STYLE = {"disruptive": "yellow", "destructive": "bold red"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class ActionMenu(ModalScreen[MenuEntry | None]):
     ActionMenu { align: center middle; }
     ActionMenu > Vertical { width: 84; height: auto; max-height: 80%; border: round $accent; background: $surface; }
     ActionMenu #menu-title { padding: 0 1; text-style: bold; }
+    ActionMenu #menu-why { padding: 0 1; color: $text-muted; }
     ActionMenu OptionList { height: auto; max-height: 20; border: none; }
     """
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="menu.close")]
@@ -55,13 +59,16 @@ class ActionMenu(ModalScreen[MenuEntry | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(clean(self.title_text), id="menu-title", markup=False)
+            whys = {e.why for e in self.entries if e.why}
+            if len(whys) == 1:
+                yield Static(clean(whys.pop()), id="menu-why", markup=False)
             options = []
             for i, entry in enumerate(self.entries):
-                key = self._labels.get(i, " ")
-                danger = "" if entry.action.danger == "safe" else f"  [{entry.action.danger}]"
-                hint = f"  ({entry.why})" if entry.why else ""
-                label = f"{key}  {entry.action.description or entry.action.name}{danger}{hint}"
-                options.append(Option(clean(label), id=str(i)))
+                label = Text(f"{self._labels.get(i, ' ')}  ", style="bold")
+                label.append(clean(entry.action.description or entry.action.name))
+                if entry.action.danger != "safe":
+                    label.append(f"  {entry.action.danger}", style=DANGER_STYLE[entry.action.danger])
+                options.append(Option(label, id=str(i)))
             yield OptionList(*options, id="menu-options")
         yield Footer()
 

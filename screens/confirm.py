@@ -109,10 +109,11 @@ class ConfirmScreen(ModalScreen[list[Invocation] | None]):
         lines = []
         for inv in invocations[:SHOWN_TARGETS]:
             where = f"{inv.user}@{inv.node} ({inv.host})" if inv.run_on == "node" else "this machine"
-            lines.append(f"on {where}:\n  $ {inv.display}")
+            lines.append(clean(f"on {where}:"))
+            lines.append(clean(f"  $ {inv.display}"))
         if len(invocations) > SHOWN_TARGETS:
             lines.append(f"… and {len(invocations) - SHOWN_TARGETS} more")
-        self.query_one("#confirm-command", Static).update(clean("\n".join(lines)))
+        self.query_one("#confirm-command", Static).update("\n".join(lines))
         self.query_one("#confirm-error", Static).update(clean(error or ""))
         self._update_run()
 

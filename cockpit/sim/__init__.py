@@ -25,6 +25,7 @@ import asyncssh
 
 from cockpit.config import Cluster, cache_dir, expand_path
 from cockpit.sim import hostkeys
+from cockpit.sim.http import ServiceSims
 from cockpit.sim.server import NodeServer, SimError, loopback_address
 from cockpit.sim.world import Clock, NodeWorld
 
@@ -94,6 +95,11 @@ class SimCluster:
         if wanted is not None and (missing := wanted - set(self.worlds)):
             raise SimError(f"no such node in the cluster: {', '.join(sorted(missing))}")
         self._servers: dict[str, NodeServer] = {}
+        self.services = ServiceSims(ephemeral_ports=ephemeral_ports)
+        """The cluster's HTTP services (runbook 000's service ports), on loopback."""
+        self._pinned: set[str] = set()
+        """Services a scenario set by hand: their units and containers no longer drive them."""
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -108,15 +114,43 @@ class SimCluster:
                 server = NodeServer(name, node.host, self._ports[name], world, key, self._auth)
                 await server.start()
                 self._servers[name] = server
+            wanted = [s for s in self.cluster.services if s.node is None or s.node in self.worlds]
+            await self.services.start(wanted, {s.name: s.sim for s in wanted if s.sim is not None})
         except BaseException:
             await self.stop()
             raise
         self._write_known_hosts()
+        self._follow_backends()
+
+    def _follow_backends(self) -> None:
+        """A service goes down when the unit or container that serves it stops, and comes back
+        when it runs again: restarting tabbyapi from the cockpit brings its health check back."""
+        for service in self.cluster.services:
+            if service.node not in self.worlds or not (service.unit or service.container):
+                continue
+            if service.unit:
+                unit = service.unit if "." in service.unit else f"{service.unit}.service"
+                key, healthy = f"unit:{unit}", ("active",)
+            else:
+                key, healthy = f"container:{service.container}", ("ok",)
+
+            def follow(changed: str, state: str, key: str = key, name: str = service.name,
+                       healthy: tuple[str, ...] = healthy) -> None:  # fmt: skip
+                if changed != key or name in self._pinned:
+                    return
+                wanted = "ok" if state in healthy else "down"
+                if self.services.state(name) != wanted:
+                    task = asyncio.get_running_loop().create_task(self.services.set_state(name, wanted))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+
+            self.world(service.node).services.watch(follow)
 
     async def stop(self) -> None:
         """Stop every listener and drop every connection."""
         servers, self._servers = list(self._servers.values()), {}
         await asyncio.gather(*(s.stop() for s in servers), return_exceptions=True)
+        await self.services.stop()
 
     async def __aenter__(self) -> SimCluster:
         await self.start()
@@ -150,7 +184,9 @@ class SimCluster:
             for n in self.cluster.nodes
         ]
         ssh = self.cluster.ssh.model_copy(update={"known_hosts": str(self.known_hosts)})
-        return self.cluster.model_copy(update={"nodes": nodes, "ssh": ssh})
+        moved = {s.name: s for s in self.services.effective_services()}
+        services = [moved.get(s.name, s) for s in self.cluster.services]
+        return self.cluster.model_copy(update={"nodes": nodes, "ssh": ssh, "services": services})
 
     def world(self, name: str) -> NodeWorld:
         return self.worlds[self._known(name)]
@@ -167,6 +203,15 @@ class SimCluster:
         return self._servers[name]
 
     # -- scenario hooks ------------------------------------------------------------------------
+
+    async def set_service(self, name: str, state: str, *, delay: float | None = None) -> None:
+        """``ok``, ``down``, ``slow``, ``error`` or ``bad-json``; pins it against its backend's state
+        until set back to ``ok``."""
+        await self.services.set_state(name, state, delay=delay)
+        if state == "ok":
+            self._pinned.discard(name)
+        else:
+            self._pinned.add(name)
 
     def set_gpu(self, node: str, index: int, **values: float | None) -> None:
         """Pin ``temp``, ``util``, ``power`` or ``mem_used`` of one GPU; ``None`` releases."""

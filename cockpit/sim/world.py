@@ -202,7 +202,10 @@ class NodeWorld:
     def _step_gpu(self, gpu: Gpu, t: float, dt: float | None) -> None:
         gpu.util = self.gpu_util_target(gpu, t)
         gpu.power = self.power_for(gpu, t)
-        target = gpu.ambient + (80.0 - gpu.ambient) * gpu.power / gpu.spec.pl_default
+        # ``heat`` > 1 is a clogged heatsink or a dead fan: the same watts run hotter, so a lower
+        # power limit still cools the card (the runbook's remedy works in the demo too).
+        heat = gpu.overrides.get("heat", 1.0)
+        target = gpu.ambient + (80.0 - gpu.ambient) * gpu.power / gpu.spec.pl_default * heat
         if "temp" in gpu.overrides:
             gpu.temp = gpu.overrides["temp"]
         elif dt is None:
@@ -274,10 +277,11 @@ class NodeWorld:
     # -- scenario hooks ------------------------------------------------------------------------
 
     def set_gpu(self, index: int, **values: float | None) -> None:
-        """Pin ``temp``, ``util``, ``power`` or ``mem_used`` (MiB); ``None`` releases one."""
+        """Pin ``temp``, ``util``, ``power``, ``mem_used`` (MiB) or ``heat`` (cooling trouble, 1 is
+        normal); ``None`` releases one."""
         gpu = self.gpus[index]
         for name, value in values.items():
-            if name not in ("temp", "util", "power", "mem_used"):
+            if name not in ("temp", "util", "power", "mem_used", "heat"):
                 raise TypeError(f"set_gpu got an unknown value {name!r}")
             if value is None:
                 gpu.overrides.pop(name, None)

@@ -92,6 +92,8 @@ async def test_restart_a_crash_looping_container_streams_and_audits(sim, tmp_pat
         assert [r["event"] for r in records] == ["start", "end"]
         assert records[0]["node"] == "box" and records[1]["exit_status"] == 0
         assert sim.world("box").services.states()["container:litellm"] != "crash-loop"
+        # The dashboard sees the fix: the crash loop leaves the state (and with it the alert).
+        await _until(pilot, lambda: not app.dashboard.state.node("box").crash_looping)
 
 
 async def test_cancel_stops_a_following_log_and_is_audited(sim, tmp_path: Path) -> None:

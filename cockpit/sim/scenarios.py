@@ -1,0 +1,118 @@
+"""Incidents to practise on: each puts the demo cluster into one of the runbooks' failure states.
+
+``cockpit demo --scenario NAME`` applies one after the simulated nodes start. Every scenario is
+fixable from the cockpit with the runbook's own remedy (the simulator answers the commands for
+real): a lower power limit cools the hot GPU, a restart ends the crash loop, a prune frees the disk,
+a unit restart brings the service back. ``expect`` lists the alerts the cockpit must raise, so the
+tests hold each scenario to being spotted from the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cockpit.sim import SimCluster, SimError
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    apply: Callable[[SimCluster], Awaitable[None]]
+    expect: tuple[tuple[str, str], ...]
+    """(subject, metric) of the alerts that show it, in the demo cluster."""
+
+
+async def _gpu_overheat(sim: SimCluster) -> None:
+    # Runbook 000 "GPU Overheating": a card at full load with poor cooling.
+    sim.set_gpu("hydra-ai", 0, util=100, heat=1.18)
+
+
+async def _crash_loop(sim: SimCluster) -> None:
+    # Runbook 000 "Service Crash Loop": the gateway dies on start, docker keeps restarting it.
+    sim.set_container("hydra-storage", "litellm", "crash-loop")
+
+
+async def _disk_full(sim: SimCluster) -> None:
+    # Runbook 000 "Disk Full": the docker pool fills up with images and logs.
+    world = sim.world("hydra-storage")
+    sim.set_disk("hydra-storage", world.docker_mount(), 93)
+
+
+async def _node_down(sim: SimCluster) -> None:
+    # Runbook 000 "Node Down" / 001 instances that vanish: the port refuses connections.
+    await sim.stop_node("vast-3070")
+
+
+async def _service_down(sim: SimCluster) -> None:
+    # Runbook 000 "Inference down": tabbyapi's unit failed; its health check refuses.
+    sim.set_unit("hydra-ai", "tabbyapi", "failed")
+
+
+async def _dns_down(sim: SimCluster) -> None:
+    # Runbook 000 "Service Dependencies": AdGuard is at the root; when it goes, everything under
+    # it fails too. The cockpit must name AdGuard, not raise ten unrelated criticals.
+    await sim.set_service("adguard", "down")
+    below = _dependents(sim, "adguard")
+    for name in below:
+        await sim.set_service(name, "error")
+
+
+def _dependents(sim: SimCluster, root: str) -> list[str]:
+    services = sim.cluster.services
+    out: list[str] = []
+    frontier = [root]
+    while frontier:
+        current = frontier.pop()
+        for service in services:
+            if current in service.depends_on and service.name not in out:
+                out.append(service.name)
+                frontier.append(service.name)
+    return out
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "gpu-overheat",
+            "hydra-ai's RTX 5090 at full load with failing cooling (runbook 000: GPU Overheating)",
+            _gpu_overheat,
+            (("hydra-ai/gpu0", "gpu_temp"),),
+        ),
+        Scenario(
+            "crash-loop",
+            "litellm on hydra-storage crash-loops; open-webui behind it fails (runbook 000: Service Crash Loop)",
+            _crash_loop,
+            (("hydra-storage/container:litellm", "crash_loop"), ("service:litellm", "service_down")),
+        ),
+        Scenario(
+            "disk-full",
+            "hydra-storage's docker pool at 93 % (runbook 000: Disk Full)",
+            _disk_full,
+            (("hydra-storage", "disk"),),
+        ),
+        Scenario("node-down", "vast-3070 stops answering (runbook 000: Node Down)", _node_down, (("vast-3070", "node_down"),)),
+        Scenario(
+            "service-down",
+            "the tabbyapi unit on hydra-ai failed; inference is down (runbook 000: Restart Services)",
+            _service_down,
+            (("hydra-ai/unit:tabbyapi", "unit_failed"), ("service:tabbyapi", "service_down")),
+        ),
+        Scenario(
+            "dns-down",
+            "AdGuard (DNS) is down and everything under it fails (runbook 000: Service Dependencies)",
+            _dns_down,
+            (("service:adguard", "service_down"),),
+        ),
+    )
+}
+
+
+async def apply(sim: SimCluster, name: str) -> Scenario:
+    scenario = SCENARIOS.get(name)
+    if scenario is None:
+        raise SimError(f"no scenario {name!r} (expected one of {', '.join(SCENARIOS)})")
+    await scenario.apply(sim)
+    return scenario
