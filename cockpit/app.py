@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.actions.audit import AuditLog
 from cockpit.actions.catalog import Catalog
+from cockpit.actions.schema import ActionConfig
 from cockpit.config import Cluster
 from cockpit.engine import Engine
 from cockpit.prefs import Prefs
@@ -151,7 +152,21 @@ class CockpitApp(App[None]):
         commands.append(PaletteCommand("theme", "next", self.action_next_theme, "also t"))
         commands.append(PaletteCommand("keys", "help", self.action_help, "also ?"))
         commands.append(PaletteCommand("cockpit", "quit", self.exit, "also q or :quit"))
+        for action in self.catalog.visible():
+            verb = action.description or action.name
+            key = f"a then {action.key}" if action.key else "a"
+            commands.append(
+                PaletteCommand(
+                    action.scope,
+                    verb[:1].lower() + verb[1:],
+                    self._palette_action(action),
+                    f"{action.danger}; also {key} on a {action.scope} row",
+                )
+            )
         return commands
+
+    def _palette_action(self, action: ActionConfig) -> Callable[[], None]:
+        return lambda: self.actions.open_menu(only=action)
 
     def _palette_view(self, view: str) -> None:
         while self.screen is not self.dashboard and len(self.screen_stack) > 2:

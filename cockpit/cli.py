@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--webhook", metavar="URL", help="POST new alerts as JSON (Slack-style text)")
     validate = sub.add_parser("validate", help="check a cluster.yaml and exit")
     validate.add_argument("path", nargs="?", help="default: the config the cockpit would use")
+    action = sub.add_parser("action", help="run one action (shown, confirmed, streamed, audited)")
+    _add_config(action)
+    action.add_argument("name", help="the action's name, e.g. unit-restart, gpu-power-limit")
+    action.add_argument("--node", required=True)
+    action.add_argument("--gpu", type=int)
+    action.add_argument("--container")
+    action.add_argument("--unit")
+    action.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an input value")
+    action.add_argument("--yes", action="store_true", help="do not ask (destructive actions too)")
+    action.add_argument("--read-only", action="store_true", help="refuse anything that is not safe")
     audit = sub.add_parser("audit", help="print the audit log of actions")
     audit.add_argument("--since", help="1h, 30m, 2d or an ISO date")
     audit.add_argument("--file", help="audit log to read (default: the XDG state dir's)")
@@ -197,6 +207,28 @@ def _check(args: argparse.Namespace) -> int:
         return 0
 
 
+def _action(args: argparse.Namespace) -> int:
+    from cockpit.action_cli import Request, parse_inputs, run_action
+
+    cluster = _load(getattr(args, "config", None))
+    try:
+        inputs = parse_inputs(args.set)
+    except ValueError as exc:
+        print(f"cockpit action: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    request = Request(
+        args.name,
+        args.node,
+        args.gpu,
+        args.container,
+        args.unit,
+        inputs,
+        yes=args.yes,
+        read_only=args.read_only,
+    )
+    return asyncio.run(run_action(cluster, request))
+
+
 def _audit(args: argparse.Namespace) -> int:
     from cockpit.actions.audit import format_records, parse_since, read_records
 
@@ -222,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "audit":
             return _audit(args)
+        if args.command == "action":
+            return _action(args)
         if args.command == "snapshot":
             return _snapshot(_load(args.config), args.format)
         if args.command == "sim":

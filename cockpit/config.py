@@ -155,6 +155,8 @@ class NodeConfig(Strict):
     probes: list[Probe] = ["host", "gpus", "containers"]
     """A node without docker (or nvidia-smi) simply shows none; drop a probe to skip its cost."""
     units: list[UnitName] = []
+    stacks: dict[Name, str] = {}
+    """Compose project -> the directory of its compose file on the node (for "compose restart")."""
     sim: SimNode | None = None
 
 

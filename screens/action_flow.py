@@ -43,7 +43,9 @@ class ActionFlow:
 
     # -- choosing ---------------------------------------------------------------------------------
 
-    def open_menu(self) -> None:
+    def open_menu(self, only: ActionConfig | None = None) -> None:
+        """The actions for the focused row (or its marked rows); ``only`` skips the menu (the
+        command palette already named the action)."""
         app = self.app
         state = app.dashboard.state
         if state is None:

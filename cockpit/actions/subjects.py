@@ -80,7 +80,8 @@ def target_for(state: ClusterState, cluster: Cluster, table: str | None, key: Ha
     if table == "containers":
         container = next((c for c in reading.containers if c.name == item), None)
         project = container.project if container else None
-        subject = Subject(node=node, container=str(item), project=project)
+        stacks = cluster.node(str(name)).stacks
+        subject = Subject(node=node, container=str(item), project=project, stack_dir=stacks.get(project or ""))
         return Target("container", subject, f"{name}/{item}")
     if table == "units":
         return Target("unit", Subject(node=node, unit=str(item)), f"{name}/{item}")

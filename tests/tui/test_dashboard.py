@@ -274,3 +274,4 @@ async def test_palette_lists_views_as_noun_verb() -> None:
     app = make_app()
     titles = [c.title for c in app.palette_commands()]
     assert "view: containers" in titles and "theme: next" in titles
+    assert "container: restart the container" in titles and "gpu: set the GPU's power limit" in titles

@@ -80,7 +80,7 @@ MALFORMED = [
         "unknown-node-key",
         "cluster: c\nnodes:\n  - name: a\n    host: h\n    hostname: x\n",
         "5:5: nodes[0].hostname: unknown field "
-        "(expected one of: name, host, port, user, jump, tags, gpu_model, probes, units, sim)",
+        "(expected one of: name, host, port, user, jump, tags, gpu_model, probes, units, stacks, sim)",
     ),
     (
         "unknown-sim-key",
@@ -222,7 +222,7 @@ MALFORMED = [
         "node-not-a-mapping",
         "cluster: c\nnodes:\n  - a\n",
         "3:5: nodes[0]: 'a' is not a mapping "
-        "(expected a mapping with name, host, port, user, jump, tags, gpu_model, probes, units, sim)",
+        "(expected a mapping with name, host, port, user, jump, tags, gpu_model, probes, units, stacks, sim)",
     ),
     (
         "ssh-not-a-mapping",
