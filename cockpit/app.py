@@ -93,6 +93,8 @@ class CockpitApp(App[None]):
         read_only = self.options.read_only or cluster.read_only
         self.catalog = Catalog.from_config(cluster.actions, read_only=read_only)
         self.actions = ActionFlow(self, self.catalog, AuditLog(self.options.audit_path))
+        if cluster.keys:
+            self.set_keymap(dict(cluster.keys))
         self.detail: NodeDetailScreen | None = None
         for theme in THEMES:
             self.register_theme(theme)
@@ -100,6 +102,11 @@ class CockpitApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.dashboard)
+        unknown = sorted(set(self.cluster.keys) - self.binding_ids())
+        if unknown:
+            self.notify(
+                f"keys: no binding {', '.join(unknown)} (see ? for the ids)", severity="warning", timeout=10
+            )
         if self.options.start_engine:
             self.run_engine()
 
@@ -200,6 +207,11 @@ class CockpitApp(App[None]):
             self.options.prefs.set("theme", self.theme)
         self.notify(f"theme: {self.theme}", timeout=2)
 
+    def binding_ids(self) -> set[str]:
+        """Every binding id a ``keys:`` entry in the config may rebind."""
+        owners = (App, LiveTable, DashboardScreen, CockpitApp, NodeDetailScreen, CommandLine)
+        return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
+
     def key_help(self) -> list[tuple[str, str]]:
         """(keys, what they do) from the same bindings the footer shows."""
         rows: list[tuple[str, str]] = []
@@ -211,6 +223,8 @@ class CockpitApp(App[None]):
                     binding.key_display or self.get_key_display(Binding(k, binding.action))
                     for k in binding.key.split(",")
                 )
-                rows.append((keys, binding.description))
+                rows.append(
+                    (keys, f"{binding.description}  ({binding.id})" if binding.id else binding.description)
+                )
         rows.append(("ctrl+p", "Command palette"))
         return rows

@@ -32,6 +32,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9_.:%\[\]-]{1,253}$")
 USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,31}\$?$")
 UNIT_RE = re.compile(r"^[A-Za-z0-9:_.@\\-]{1,255}$")
+BINDING_ID_RE = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 JUMP_SPEC_RE = re.compile(
     r"^(?:(?P<user>[^@\s]+)@)?(?P<host>[^@:\s\[\]]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?$"
 )
@@ -264,6 +265,8 @@ class Cluster(Strict):
     """Runbook remediations added to (or, with ``override: true``, replacing) the built-ins."""
     read_only: bool = False
     """Hide every action that is not safe, and refuse one invoked any other way."""
+    keys: dict[Annotated[str, _matching(BINDING_ID_RE, "binding id", "an id such as app.quit")], str] = {}
+    """Binding id -> key(s), e.g. ``app.quit: ctrl+q`` or ``dashboard.gpus: g,f2`` (see ``?``)."""
     sim: SimCluster | None = None
     source: str = Field("<memory>", exclude=True)
 

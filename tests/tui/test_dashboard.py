@@ -275,3 +275,14 @@ async def test_palette_lists_views_as_noun_verb() -> None:
     titles = [c.title for c in app.palette_commands()]
     assert "view: containers" in titles and "theme: next" in titles
     assert "container: restart the container" in titles and "gpu: set the GPU's power limit" in titles
+
+
+async def test_keys_from_the_config_rebind_and_unknown_ids_are_named() -> None:
+    cluster = load_cluster(ROOT / "cluster.yaml")
+    cluster = cluster.model_copy(update={"keys": {"dashboard.containers": "f2", "dashboard.nope": "x"}})
+    app = CockpitApp(cluster, Options(start_engine=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        await pilot.press("f2")
+        assert app.screen.view == "containers"
+        assert any("dashboard.nope" in n.message for n in list(app._notifications))
