@@ -19,6 +19,9 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 GROUPS = {
     "nodes": {"node_down", "stale", "cpu", "ram", "disk", "host_probe"},
     "gpus": {"gpu_temp", "gpu_power", "gpu_probe"},
+    "containers": {"crash_loop", "probe:containers"},
+    "units": {"unit_failed", "probe:units"},
+    "services": {"service_down", "latency"},
 }
 
 

@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     snap.add_argument("--format", choices=("json", "table"), default="json")
     check = sub.add_parser("check", help="one cycle judged: one line per alert, Nagios exit codes")
     _add_config(check)
-    check.add_argument("--only", help="comma-separated groups: nodes, gpus")
+    check.add_argument("--only", help="comma-separated groups: nodes, gpus, containers, units, services")
     check.add_argument("--watch", type=float, metavar="N", help="repeat every N seconds")
     check.add_argument("--webhook", metavar="URL", help="POST new alerts as JSON (Slack-style text)")
     validate = sub.add_parser("validate", help="check a cluster.yaml and exit")

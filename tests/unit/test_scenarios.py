@@ -92,3 +92,21 @@ def test_cli_lists_exactly_the_simulators_scenarios() -> None:
     from cockpit.cli import SCENARIO_NAMES
 
     assert tuple(SCENARIOS) == SCENARIO_NAMES
+
+
+async def test_check_can_replace_the_health_script_for_services(tmp_path: Path) -> None:
+    """`cockpit check --only services` on the dns-down incident: CRITICAL, the root cause named."""
+    from cockpit.check import CRITICAL, OK, run_check
+
+    clock = Clock()
+    sim, engine = await _demo(tmp_path, clock)
+    await engine.close()
+    try:
+        await apply(sim, "dns-down")
+        lines: list[str] = []
+        assert await run_check(sim.effective_cluster(), {"services"}, lines.append) == CRITICAL
+        assert "CRITICAL adguard: down (connection refused)" in lines, lines
+        assert any("blocked by adguard" in line for line in lines)
+        assert await run_check(sim.effective_cluster(), {"units"}, lines.append) == OK
+    finally:
+        await sim.stop()
