@@ -252,15 +252,24 @@ class SimCluster(Strict):
 
 
 from cockpit.actions.schema import ActionConfig  # noqa: E402  (it builds on Strict and Name above)
+from cockpit.fleet_config import CostConfig, FleetThresholds, P2PConfig, VastConfig  # noqa: E402
 
 
 class Cluster(Strict):
     cluster: Name
     refresh: float = Field(2.0, ge=1, le=3600)
+    workload_refresh: float = Field(6.0, ge=1, le=3600)
+    """Seconds between reads of containers, units and GPU processes (they change slowly; an
+    action's node is re-read at once when the action ends)."""
     ssh: SshDefaults = SshDefaults()
     nodes: list[NodeConfig] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
     services: list[ServiceConfig] = []
+    p2p: list[P2PConfig] = []
+    """P2P mesh orchestrators to poll (runbook 001)."""
+    vast: VastConfig | None = None
+    cost: CostConfig | None = None
+    fleet_thresholds: FleetThresholds = FleetThresholds()
     actions: list[ActionConfig] = []
     """Runbook remediations added to (or, with ``override: true``, replacing) the built-ins."""
     read_only: bool = False
@@ -416,6 +425,10 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
     _check_references(doc, cluster)
     _check_services(doc, cluster)
     _check_actions(doc, cluster)
+    from cockpit.fleet_config import reference_errors
+
+    for loc, message in reference_errors([n.name for n in cluster.nodes], cluster.p2p, cluster.cost)[:1]:
+        raise doc.error(loc, message)
     return cluster
 
 

@@ -93,6 +93,8 @@ class Engine:
         self._owners: dict[str, dict[int, str | None]] = {}
         """Per node, GPU process pid -> owning container id, from the cgroups read so far."""
         self._gpu_pids: dict[str, tuple[int, ...]] = {}
+        self._workloads_at: dict[str, float] = {}
+        """When each node's containers, units and GPU processes were last asked for."""
         """GPU processes seen in the last poll: the next poll reads their cgroups (same round trip)."""
         self._seq = 0
         self._recorded: dict[str, float] = {}
@@ -180,7 +182,9 @@ class Engine:
     async def _poll_once(self, node: NodeConfig) -> None:
         name = node.name
         previous = self._cpu.get(name)
-        script = self._script(node, first=previous is None)
+        started = self._clock()
+        workloads = started - self._workloads_at.get(name, -math.inf) >= self.cluster.workload_refresh
+        script = self._script(node, first=previous is None, workloads=workloads)
         try:
             async with asyncio.timeout(self._timeout_for(node)):
                 # Connects have their own bound, so nodes stuck connecting (a dead rack) cannot
@@ -210,7 +214,12 @@ class Engine:
         if "gpus" in node.probes:
             part = parts.get("gpus")
             gpus = parse_gpus(part.text, part.rc) if part else ProbeError("gpus", "no answer")
-        success = self._workloads(node, parts, _Success(now, host, gpus))
+        base = _Success(now, host, gpus)
+        if workloads:
+            self._workloads_at[name] = started
+            success = self._workloads(node, parts, base)
+        else:
+            success = self._kept_workloads(name, base)
         self._last[name] = success
         self._last_ok[name] = success
         if isinstance(gpus, tuple):
@@ -262,6 +271,24 @@ class Engine:
             probe_errors=tuple(errors),
         )
 
+    def _kept_workloads(self, name: str, base: _Success) -> _Success:
+        """A poll that skipped the slow parts keeps what the last full poll read."""
+        last = self._last_ok.get(name)
+        if last is None:
+            return base
+        return replace(
+            base,
+            containers=last.containers,
+            crash_looping=last.crash_looping,
+            units=last.units,
+            procs=last.procs,
+            probe_errors=last.probe_errors,
+        )
+
+    def refresh_workloads(self, name: str) -> None:
+        """Read the node's containers, units and GPU processes on its next poll (after an action)."""
+        self._workloads_at.pop(name, None)
+
     def _crash_looping(self, node: str, containers: tuple[Container, ...], now: float) -> frozenset[str]:
         """Restarting now, or restarted by docker within CRASH_LOOP_MEMORY_S (ids)."""
         previous = self._restarts.get(node, {})
@@ -287,11 +314,11 @@ class Engine:
         self._polls += 1
         return f"@@{self._nonce}:done:{self._polls}"
 
-    def _script(self, node: NodeConfig, *, first: bool) -> str:
-        """The poll script for this node; cached, as it changes only on the first poll and when
-        the set of GPU processes whose container is not yet known changes."""
-        pids = self._gpu_pids.get(node.name, ())
-        key = (tuple(node.probes), first, tuple(node.units), pids)
+    def _script(self, node: NodeConfig, *, first: bool, workloads: bool = True) -> str:
+        """The poll script for this node; cached, as it changes only on the first poll, with the
+        slow parts, and when the set of GPU processes changes."""
+        pids = self._gpu_pids.get(node.name, ()) if workloads else ()
+        key = (tuple(node.probes), first, tuple(node.units), pids, workloads)
         script = self._scripts.get(key)
         if script is None:
             if len(self._scripts) > 4 * len(self.cluster.nodes) + 16:
@@ -305,6 +332,7 @@ class Engine:
                 gpu_timeout=max(1.0, (self.cluster.ssh.command_timeout - 1) / 3),
                 units=node.units,
                 pids=pids,
+                workloads=workloads,
             )
         return script
 

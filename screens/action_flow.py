@@ -149,6 +149,7 @@ class ActionFlow:
                 read_only=self.catalog.read_only,
             )
             log.end(result.summary, result.ok)
+            self._reread(invocations)
             return
 
         def on_line(invocation: Invocation, stream: str, line: str) -> None:
@@ -164,6 +165,15 @@ class ActionFlow:
             read_only=self.catalog.read_only,
         )
         self._bulk_table(log, results)
+        self._reread(invocations)
+
+    def _reread(self, invocations: list[Invocation]) -> None:
+        """The operator wants to see the effect: re-read those nodes' workloads at once."""
+        engine = self.app.engine
+        if engine is not None:
+            for invocation in invocations:
+                if invocation.node:
+                    engine.refresh_workloads(invocation.node)
 
     @staticmethod
     def _bulk_table(log: LogPane, results: list[Result]) -> None:

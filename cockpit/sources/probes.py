@@ -78,6 +78,7 @@ def build_script(
     gpu_timeout: float | None = None,
     units: Sequence[str] = (),
     pids: Iterable[int] = (),
+    workloads: bool = True,
 ) -> str:
     """The whole poll as one script; ``first`` samples /proc/stat twice so CPU % exists at once.
 
@@ -85,7 +86,8 @@ def build_script(
     wedged driver, df on a stale NFS mount, docker on a hung daemon. Closing our channel does not
     stop a process on the node, so without it every poll would leave one more hung process (and
     sshd session) behind. ``units`` are the systemd units to show; ``pids`` are the GPU processes
-    seen last time, whose cgroups name the container that owns each.
+    seen last time, whose cgroups name the container that owns each. ``workloads`` False leaves
+    out containers, units and GPU processes: they change slowly and are read less often.
     """
 
     def bounded(command: str) -> str:
@@ -102,16 +104,17 @@ def build_script(
     # a wedged driver or docker daemon must cost one timeout per poll, not two.
     if "gpus" in wanted:
         parts.append(("gpus", bounded(GPU_QUERY)))
+    if "gpus" in wanted and workloads:
         parts.append(("procs", f'[ "$rc_gpus" = {TIMED_OUT} ] || {bounded(COMPUTE_APPS)}'))
         cgroups = cgroup_command(pids)
         if cgroups:
             parts.append(("cgroups", cgroups))
-    if "containers" in wanted:
+    if "containers" in wanted and workloads:
         parts.append(("docker_ps", bounded(DOCKER_PS)))
         parts.append(
             ("docker_inspect", f"{bounded(DOCKER_IDS)} 2>/dev/null | xargs -r {bounded(DOCKER_COUNTS)}")
         )
-    if units:
+    if units and workloads:
         parts.append(("units", bounded(systemctl_show(units))))
     lines = []
     for name, command in parts:

@@ -74,7 +74,7 @@ MALFORMED = [
     (
         "unknown-top-level-key",
         "cluster: c\nclsuter: x\n" + NODE,
-        "2:1: clsuter: unknown field (expected one of: cluster, refresh, ssh, nodes, thresholds, services, actions, read_only, keys, sim)",
+        "2:1: clsuter: unknown field (expected one of: cluster, refresh, workload_refresh, ssh, nodes, thresholds, services, p2p, vast, cost, fleet_thresholds, actions, read_only, keys, sim)",
     ),
     (
         "unknown-node-key",
@@ -286,7 +286,7 @@ MALFORMED = [
     (
         "newline-in-unknown-key",
         'cluster: c\n"bad\\nname": 1\n' + NODE,
-        "2:1: 'bad\\nname': unknown field (expected one of: cluster, refresh, ssh, nodes, thresholds, services, actions, read_only, keys, sim)",
+        "2:1: 'bad\\nname': unknown field (expected one of: cluster, refresh, workload_refresh, ssh, nodes, thresholds, services, p2p, vast, cost, fleet_thresholds, actions, read_only, keys, sim)",
     ),
 ]
 

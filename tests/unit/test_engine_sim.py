@@ -415,6 +415,7 @@ async def test_containers_units_and_gpu_processes_arrive_in_the_same_poll(tmp_pa
     cluster = Cluster.model_validate(
         {
             "cluster": "t",
+            "workload_refresh": 1,
             "refresh": 1,
             "ssh": {
                 "known_hosts": str(tmp_path / "kh"),
@@ -445,11 +446,11 @@ async def test_containers_units_and_gpu_processes_arrive_in_the_same_poll(tmp_pa
     engine = Engine(cluster)
     try:
         node = None
-        for _ in range(6):  # the GPU processes' owners are read from the pids the poll before saw
+        for _ in range(8):  # the GPU processes' owners are read from the pids the poll before saw
             node = (await engine.cycle()).node("gpu-a")
             if any(p.container_id for p in node.procs):
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.6)
         assert node is not None and node.status is NodeStatus.UP, node.error
         names = {c.name: c for c in node.containers}
         assert set(names) >= {"web", "worker"}
@@ -458,6 +459,25 @@ async def test_containers_units_and_gpu_processes_arrive_in_the_same_poll(tmp_pa
         assert [(u.name, u.active) for u in node.units] == [("tabbyapi", "failed")]
         owners = {p.container_id for p in node.procs}
         assert names["llm"].id in owners, "the container's GPU process is mapped to it by cgroup"
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_slow_parts_are_read_every_workload_refresh_and_kept_between(tmp_path: Path) -> None:
+    cluster = make_cluster(tmp_path, ["gpu-a"]).model_copy(update={"workload_refresh": 3600})
+    sim, cluster = await start_sim(tmp_path, cluster)
+    engine = Engine(cluster)
+    try:
+        first = (await engine.cycle()).node("gpu-a")
+        calls = sim.world("gpu-a")
+        script = engine._script(cluster.nodes[0], first=False, workloads=False)
+        assert "docker" not in script and "compute-apps" not in script
+        second = (await engine.cycle()).node("gpu-a")
+        assert second.containers == first.containers and second.procs == first.procs
+        engine.refresh_workloads("gpu-a")
+        assert "compute-apps" in engine._script(cluster.nodes[0], first=False, workloads=True)
+        assert calls is not None
     finally:
         await engine.close()
         await sim.stop()

@@ -30,9 +30,13 @@ class Clock:
 async def _demo(tmp_path: Path, clock: Clock) -> tuple[SimCluster, Engine]:
     cluster = load_cluster(ROOT / "cluster.yaml")
     thresholds = cluster.thresholds.model_copy(update={"hold_s": 0})
-    cluster = cluster.model_copy(update={"thresholds": thresholds})
+    cluster = cluster.model_copy(update={"thresholds": thresholds, "workload_refresh": 1})
     sim = SimCluster(
-        cluster, state_dir=tmp_path / "sim", known_hosts=tmp_path / "known_hosts", ephemeral_ports=True, clock=clock
+        cluster,
+        state_dir=tmp_path / "sim",
+        known_hosts=tmp_path / "known_hosts",
+        ephemeral_ports=True,
+        clock=clock,
     )
     await sim.start()
     return sim, Engine(sim.effective_cluster())
