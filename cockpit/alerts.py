@@ -151,6 +151,8 @@ def findings(state: ClusterState) -> list[Finding]:
     for node in state.nodes:
         out.extend(_node_findings(node, state.thresholds))
     out.extend(_service_findings(state))
+    if state.fleet is not None:
+        out.extend(state.fleet.findings)  # type: ignore[arg-type]  (same shape as Finding)
     return [f for f in out if f and Severity.OK < f.severity < Severity.UNKNOWN]
 
 
@@ -193,7 +195,7 @@ class AlertTracker:
         margin = self.thresholds.clear_margin_pct / 100
         for key, tracked in self._tracked.items():
             old = tracked.finding
-            if tracked.level is Severity.OK or old is None or old.limit is None:
+            if tracked.level is Severity.OK or old is None or old.limit is None or key[1] not in LABELS:
                 continue
             new = current.get(key)
             if new is not None and new.severity >= tracked.level:

@@ -22,7 +22,17 @@ DEFAULT_THEME = "cockpit-dark"
 THEME_CHOICES = ("cockpit-dark", "cockpit-light", "cockpit-contrast", "cockpit-ansi")
 
 EXIT_USAGE = 2
-SCENARIO_NAMES = ("gpu-overheat", "crash-loop", "disk-full", "node-down", "service-down", "dns-down")
+SCENARIO_NAMES = (
+    "gpu-overheat",
+    "crash-loop",
+    "disk-full",
+    "node-down",
+    "service-down",
+    "dns-down",
+    "partition",
+    "not-joining",
+    "cost-spike",
+)
 """The demo's incidents (cockpit/sim/scenarios.py); named here so --help needs no simulator import."""
 PACKAGED_DEMO = Path(__file__).with_name("data") / "demo.yaml"
 
@@ -149,8 +159,13 @@ def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> i
         )
     if with_sim:
         from cockpit.sim import SimCluster
+        from cockpit.sim.remap import needs_remap, on_loopback
 
-        sim = SimCluster(cluster)  # refuses non-loopback nodes here, before the screen opens
+        remap = needs_remap(cluster)
+        if remap:  # a real system's config: played on loopback, never connected to
+            cluster = on_loopback(cluster)
+        _demo_secrets()
+        sim = SimCluster(cluster, ephemeral_ports=remap)
 
         async def start() -> Cluster:
             await sim.start()
@@ -164,6 +179,16 @@ def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> i
         options.after_stop = sim.stop
     CockpitApp(cluster, options).run(mouse=not args.no_mouse)
     return 0
+
+
+def _demo_secrets() -> None:
+    """The simulated cloud API's key, for this process only (the demo's config references it)."""
+    import os
+
+    from cockpit.sim.remap import DEMO_KEY_ENV
+    from cockpit.sim.vast import SIM_API_KEY
+
+    os.environ[DEMO_KEY_ENV] = SIM_API_KEY
 
 
 def _run_sim(cluster: Cluster) -> int:

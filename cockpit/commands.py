@@ -16,8 +16,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "units": ("un", "systemd"),
     "alerts": ("al",),
     "log": ("logs",),
-    "peers": (),
-    "cost": (),
+    "peers": ("p2p", "mesh"),
+    "instances": ("vast", "in"),
+    "cost": ("$",),
     "quit": ("q",),
 }
 """Command name -> its aliases, in the order completion offers them."""

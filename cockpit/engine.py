@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from cockpit.alerts import AlertTracker
 from cockpit.config import Cluster, NodeConfig
+from cockpit.fleet_reader import FleetReader, FleetView
 from cockpit.model import (
     Container,
     CpuSample,
@@ -38,6 +39,7 @@ from cockpit.state import ClusterState, History, HistoryView, NodeState
 
 HISTORY_SECONDS = 15 * 60
 SERVICES = "\0services"
+FLEET = "\0fleet"
 """In-flight key of the services probe (a name no node can have)."""
 CRASH_LOOP_MEMORY_S = 5 * 60
 """A container whose restart count rose is called crash-looping for this long: a loop that restarts
@@ -99,6 +101,7 @@ class Engine:
         self._seq = 0
         self._recorded: dict[str, float] = {}
         self.prober = ServiceProber(clock=clock)
+        self.fleet = FleetReader(cluster, clock) if FleetReader.wanted(cluster) else None
         self._services: tuple[ServiceReading, ...] = ()
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
         self.alerts = AlertTracker(cluster.thresholds)
@@ -110,6 +113,8 @@ class Engine:
                 self._start(node.name, self._poll(node))
         if self.cluster.services and SERVICES not in self._inflight:
             self._start(SERVICES, self._probe_services())
+        if self.fleet is not None and FLEET not in self._inflight:
+            self._start(FLEET, self._read_fleet())
         pending = list(self._inflight.values())
         if pending:
             await asyncio.wait(pending, timeout=wait)
@@ -131,6 +136,13 @@ class Engine:
                 for s in self.cluster.services
             )
         self._services = readings
+
+    async def _read_fleet(self) -> None:
+        assert self.fleet is not None
+        try:
+            await self.fleet.read()
+        except Exception:  # the sources never raise by contract; a bug must not kill the loop
+            return
 
     def initial_state(self) -> ClusterState:
         """A state before any answer: every node listed, none judged yet."""
@@ -159,6 +171,8 @@ class Engine:
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
         await self.prober.aclose()
+        if self.fleet is not None:
+            await self.fleet.aclose()
         await self.pool.close()
 
     def _timeout_for(self, node: NodeConfig) -> float:
@@ -414,6 +428,12 @@ class Engine:
             add((name, gpu.index, "power"), seq, gpu.power_w)
             add((name, gpu.index, "mem"), seq, gpu.mem_pct)
 
+    def _judge_fleet(self, nodes: tuple[NodeState, ...]) -> FleetView | None:
+        if self.fleet is None:
+            return None
+        gpus = {n.name: (n.gpus if n.status is NodeStatus.UP and not n.gpu_error else None) for n in nodes}
+        return self.fleet.judge(gpus)
+
     def _build_state(self) -> ClusterState:
         self._seq += 1
         seq = self._seq
@@ -431,5 +451,6 @@ class Engine:
             thresholds=self.cluster.thresholds,
             services=self._services,
             blocked_by=blocked_by(self.cluster.services, {r.name: r for r in self._services}),
+            fleet=self._judge_fleet(nodes),
         )
         return replace(state, alerts=self.alerts.update(state), _index={})

@@ -13,6 +13,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 
 from cockpit.config import Thresholds
+from cockpit.fleet_reader import FleetView
 from cockpit.model import (
     Alert,
     Container,
@@ -117,6 +118,8 @@ class ClusterState:
     services: tuple[ServiceReading, ...] = ()
     blocked_by: dict[str, str] = field(default_factory=dict)
     """A failing service -> the failing service it depends on that explains it (the root cause)."""
+    fleet: FleetView | None = None
+    """The rented fleet (P2P mesh, cloud instances, cost), when the config has any of it."""
     _index: dict[str, NodeState] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

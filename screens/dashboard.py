@@ -24,6 +24,14 @@ from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from widgets.command_line import CommandLine
+from widgets.fleet_rows import (
+    COST_COLUMNS,
+    INSTANCE_COLUMNS,
+    PEER_COLUMNS,
+    cost_rows,
+    instance_rows,
+    peer_rows,
+)
 from widgets.live_table import LiveTable
 from widgets.log_pane import LogPane
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
@@ -44,6 +52,9 @@ VIEWS = {
     "containers": ("Containers", CONTAINER_COLUMNS),
     "units": ("Units", UNIT_COLUMNS),
     "services": ("Services", SERVICE_COLUMNS),
+    "peers": ("P2P mesh", PEER_COLUMNS),
+    "instances": ("Cloud instances", INSTANCE_COLUMNS),
+    "cost": ("Cost", COST_COLUMNS),
 }
 
 
@@ -55,6 +66,9 @@ class DashboardScreen(Screen[None]):
         Binding("u", "show_view('units')", "Units", show=False, id="dashboard.units"),
         Binding("s", "show_view('services')", "Services", id="dashboard.services"),
         Binding("A", "focus_pane('alerts')", "Alerts", id="dashboard.alerts"),
+        Binding("p", "show_view('peers')", "Peers", show=False, id="dashboard.peers"),
+        Binding("i", "show_view('instances')", "Instances", show=False, id="dashboard.instances"),
+        Binding("dollar_sign", "show_view('cost')", "Cost", show=False, key_display="$", id="dashboard.cost"),
         Binding("colon", "open_line('command')", "Command", key_display=":", id="dashboard.command"),
         Binding("slash", "open_line('filter')", "Filter", key_display="/", id="dashboard.filter"),
     ]
@@ -155,9 +169,21 @@ class DashboardScreen(Screen[None]):
             rows = container_rows(state)
         elif view == "units":
             rows = unit_rows(state)
+        elif view in ("peers", "instances", "cost"):
+            rows = self._fleet_rows(state, view)
         else:
             rows = service_rows(state, self._services)
         self.query_one(f"#{view}", LiveTable).reconcile(rows)
+
+    @staticmethod
+    def _fleet_rows(state: ClusterState, view: str) -> list:  # type: ignore[type-arg]
+        if state.fleet is None:
+            return []
+        if view == "peers":
+            return peer_rows(state.fleet, state.at)
+        if view == "instances":
+            return instance_rows(state.fleet, state.at)
+        return cost_rows(state)
 
     @property
     def view(self) -> str:

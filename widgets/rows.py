@@ -227,6 +227,22 @@ def _total_power(watts: float) -> str:
     return f"{round(watts, -1):.0f} W"
 
 
+def _fleet_summary(state: ClusterState) -> str:
+    """$/h first (runbook 001's "Hourly"), then the mesh's leader: coarse, so it changes rarely."""
+    fleet = state.fleet
+    if fleet is None:
+        return ""
+    parts = []
+    if fleet.cost is not None:
+        parts.append(f"${fleet.cost.total_usd_h:,.2f}/h")
+    leaders = sorted({r.effective_leader_id or r.leader_id or "" for r in fleet.mesh if r.reachable} - {""})
+    if len(leaders) > 1:
+        parts.append(f"PARTITION: leaders {', '.join(clean(x) for x in leaders)}")
+    elif leaders:
+        parts.append(f"leader {clean(leaders[0])}")
+    return "  ·  ".join(parts)
+
+
 def summary(state: ClusterState) -> str:
     """The one-line header: counts first, since that is what an operator scans for."""
     up = state.count(NodeStatus.UP)
@@ -245,6 +261,7 @@ def summary(state: ClusterState) -> str:
         f"{len(gpus)} GPUs",
         _total_power(power) if gpus else "",
         f"hottest {hot:.0f}°C" if hot is not None else "",
+        _fleet_summary(state),
         f"every {state.refresh:g}s",
     ]
     return "  ·  ".join(p for p in parts if p)

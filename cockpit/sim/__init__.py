@@ -20,11 +20,13 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncssh
 
 from cockpit.config import Cluster, cache_dir, expand_path
 from cockpit.sim import hostkeys
+from cockpit.sim.fleet import POLLED, FleetSim
 from cockpit.sim.http import ServiceSims
 from cockpit.sim.server import NodeServer, SimError, loopback_address
 from cockpit.sim.world import Clock, NodeWorld
@@ -48,6 +50,32 @@ def _authorized(keys: AuthorizedKeys | None) -> asyncssh.SSHAuthorizedKeys | Non
     items = [keys] if isinstance(keys, asyncssh.SSHKey) else list(keys)
     text = "".join(hostkeys.public_line(k) + "\n" for k in items)
     return asyncssh.import_authorized_keys(text)
+
+
+def _fleet_for(cluster: Cluster, ephemeral: bool, clock: Clock) -> FleetSim | None:
+    """Runbook 001's fleet, on the loopback ports the config names (or any, for tests)."""
+    if not (cluster.p2p or cluster.vast):
+        return None
+    ports: dict[str, int] = {}
+    for entry in cluster.p2p:
+        port = _loopback_port(entry.url, f"p2p {entry.name}")
+        ports[entry.name] = 0 if ephemeral else port
+    api_port = 0
+    if cluster.vast is not None:
+        port = _loopback_port(cluster.vast.url, "vast")
+        api_port = 0 if ephemeral else port
+    serve = [p.name for p in cluster.p2p] or list(POLLED)
+    return FleetSim(serve=serve, ports=ports, api_port=api_port, clock=clock)
+
+
+def _loopback_port(url: str, what: str) -> int:
+    parsed = urlsplit(url)
+    host = parsed.hostname or ""
+    try:
+        loopback_address(host)
+    except SimError as exc:
+        raise SimError(f"{what} cannot be simulated: {exc}") from None
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 class SimCluster:
@@ -100,6 +128,8 @@ class SimCluster:
         self._pinned: set[str] = set()
         """Services a scenario set by hand: their units and containers no longer drive them."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self.fleet = _fleet_for(cluster, ephemeral_ports, clock)
+        """The rented fleet (P2P orchestrators and a Vast-compatible API) when the config has one."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -114,6 +144,8 @@ class SimCluster:
                 server = NodeServer(name, node.host, self._ports[name], world, key, self._auth)
                 await server.start()
                 self._servers[name] = server
+            if self.fleet is not None:
+                await self.fleet.start()
             wanted = [s for s in self.cluster.services if s.node is None or s.node in self.worlds]
             await self.services.start(wanted, {s.name: s.sim for s in wanted if s.sim is not None})
         except BaseException:
@@ -151,6 +183,8 @@ class SimCluster:
         servers, self._servers = list(self._servers.values()), {}
         await asyncio.gather(*(s.stop() for s in servers), return_exceptions=True)
         await self.services.stop()
+        if self.fleet is not None:
+            await self.fleet.stop()
 
     async def __aenter__(self) -> SimCluster:
         await self.start()
@@ -186,7 +220,14 @@ class SimCluster:
         ssh = self.cluster.ssh.model_copy(update={"known_hosts": str(self.known_hosts)})
         moved = {s.name: s for s in self.services.effective_services()}
         services = [moved.get(s.name, s) for s in self.cluster.services]
-        return self.cluster.model_copy(update={"nodes": nodes, "ssh": ssh, "services": services})
+        update: dict[str, object] = {"nodes": nodes, "ssh": ssh, "services": services}
+        if self.fleet is not None:
+            bound = self.fleet.config()
+            urls = {p["name"]: p["url"] for p in bound["p2p"]}
+            update["p2p"] = [p.model_copy(update={"url": urls.get(p.name, p.url)}) for p in self.cluster.p2p]
+            if self.cluster.vast is not None:
+                update["vast"] = self.cluster.vast.model_copy(update={"url": bound["vast"]["url"]})
+        return self.cluster.model_copy(update=update)
 
     def world(self, name: str) -> NodeWorld:
         return self.worlds[self._known(name)]

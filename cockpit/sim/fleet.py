@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cockpit.sim.p2p import P2PMeshSim, demo_nodes
@@ -30,6 +30,8 @@ class FleetSim:
         *,
         host: str = "127.0.0.1",
         serve: Sequence[str] = POLLED,
+        ports: Mapping[str, int] | None = None,
+        api_port: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if scenario not in SCENARIOS:
@@ -37,8 +39,8 @@ class FleetSim:
         self.scenario = scenario
         rented = demo_instances(self._vast_scenario(scenario), clock())
         self.mesh = P2PMeshSim(demo_nodes(rented), scenario=self._mesh_scenario(scenario), serve=serve,
-                               host=host, clock=clock)  # fmt: skip
-        self.api = VastApiSim(rented, host=host, clock=clock)
+                               host=host, ports=ports, clock=clock)  # fmt: skip
+        self.api = VastApiSim(rented, host=host, port=api_port, clock=clock)
         self.api_key = SIM_API_KEY
         """The key the API accepts; the demo exports it as VAST_API_KEY."""
 

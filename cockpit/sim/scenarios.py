@@ -59,6 +59,20 @@ async def _dns_down(sim: SimCluster) -> None:
         await sim.set_service(name, "error")
 
 
+def _fleet(scenario: str) -> Callable[[SimCluster], Awaitable[None]]:
+    """Runbook 001's incidents need its fleet (a config with ``p2p:``/``vast:``, such as
+    examples/ringrift.yaml)."""
+
+    async def switch(sim: SimCluster) -> None:
+        if sim.fleet is None:
+            raise SimError(
+                f"scenario {scenario} needs a config with p2p: or vast: (try examples/ringrift.yaml)"
+            )
+        await sim.fleet.set_scenario(scenario)
+
+    return switch
+
+
 def _dependents(sim: SimCluster, root: str) -> list[str]:
     services = sim.cluster.services
     out: list[str] = []
@@ -93,7 +107,12 @@ SCENARIOS: dict[str, Scenario] = {
             _disk_full,
             (("hydra-storage", "disk"),),
         ),
-        Scenario("node-down", "vast-3070 stops answering (runbook 000: Node Down)", _node_down, (("vast-3070", "node_down"),)),
+        Scenario(
+            "node-down",
+            "vast-3070 stops answering (runbook 000: Node Down)",
+            _node_down,
+            (("vast-3070", "node_down"),),
+        ),
         Scenario(
             "service-down",
             "the tabbyapi unit on hydra-ai failed; inference is down (runbook 000: Restart Services)",
@@ -106,8 +125,27 @@ SCENARIOS: dict[str, Scenario] = {
             _dns_down,
             (("service:adguard", "service_down"),),
         ),
+        Scenario(
+            "partition",
+            "the mesh splits: two nodes claim leadership (runbook 001: P2P partition)",
+            _fleet("partition"),
+            (("p2p", "p2p_partition"),),
+        ),
+        Scenario(
+            "not-joining",
+            "a running Vast instance never joins the mesh (runbook 001: Scenario 1)",
+            _fleet("not-joining"),
+            (),
+        ),
+        Scenario(
+            "cost-spike",
+            "expensive instances started and several idle (runbook 001: Hourly cost > $10)",
+            _fleet("cost-spike"),
+            (("cost", "hourly_cost"),),
+        ),
     )
 }
+FLEET_SCENARIOS = ("partition", "not-joining", "cost-spike")
 
 
 async def apply(sim: SimCluster, name: str) -> Scenario:

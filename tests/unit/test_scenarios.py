@@ -114,3 +114,47 @@ async def test_check_can_replace_the_health_script_for_services(tmp_path: Path) 
         assert await run_check(sim.effective_cluster(), {"units"}, lines.append) == OK
     finally:
         await sim.stop()
+
+
+async def _ringrift(tmp_path: Path, clock: Clock) -> tuple[SimCluster, Engine]:
+    import os
+
+    from cockpit.sim.remap import DEMO_KEY_ENV, on_loopback
+    from cockpit.sim.vast import SIM_API_KEY
+
+    os.environ[DEMO_KEY_ENV] = SIM_API_KEY
+    cluster = on_loopback(load_cluster(ROOT / "examples" / "ringrift.yaml"))
+    fleet = cluster.fleet_thresholds.model_copy(update={"join_grace_s": 0, "idle_after_s": 0})
+    cluster = cluster.model_copy(
+        update={"thresholds": cluster.thresholds.model_copy(update={"hold_s": 0}), "fleet_thresholds": fleet}
+    )
+    sim = SimCluster(
+        cluster, state_dir=tmp_path / "sim", known_hosts=tmp_path / "known_hosts", ephemeral_ports=True, clock=clock
+    )
+    await sim.start()
+    return sim, Engine(sim.effective_cluster())
+
+
+@pytest.mark.parametrize("name", ["partition", "not-joining", "cost-spike"])
+async def test_fleet_scenarios_are_spotted_in_the_ringrift_demo(tmp_path: Path, name: str) -> None:
+    clock = Clock()
+    sim, engine = await _ringrift(tmp_path, clock)
+    try:
+        state = await engine.cycle(wait=5)
+        assert state.fleet is not None and state.fleet.cost is not None
+        assert not any(a.metric == "p2p_partition" for a in state.alerts)
+        await apply(sim, name)
+        wanted = set(SCENARIOS[name].expect) or {("*", "p2p_not_joining")}
+        for _ in range(6):
+            state = await engine.cycle(wait=5)
+            seen = {(a.subject, a.metric) for a in state.alerts}
+            seen |= {("*", metric) for _, metric in seen}
+            if wanted <= seen:
+                break
+            await asyncio.sleep(0.3)
+        assert wanted <= seen, sorted(seen)
+        if name == "partition":
+            assert "PARTITION" in __import__("widgets.rows", fromlist=["summary"]).summary(state)
+    finally:
+        await engine.close()
+        await sim.stop()
