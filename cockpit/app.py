@@ -22,6 +22,7 @@ from cockpit.actions.catalog import Catalog
 from cockpit.actions.schema import ActionConfig
 from cockpit.config import Cluster
 from cockpit.engine import Engine
+from cockpit.fleet_actions import restart_p2p_action
 from cockpit.prefs import Prefs
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
@@ -91,7 +92,10 @@ class CockpitApp(App[None]):
         self.dashboard = DashboardScreen(cluster.services, history if isinstance(history, dict) else None)
         self.COMMANDS = App.COMMANDS | {palette_provider(self.palette_commands)}
         read_only = self.options.read_only or cluster.read_only
-        self.catalog = Catalog.from_config(cluster.actions, read_only=read_only)
+        configured = list(cluster.actions)
+        if cluster.p2p and not any(a.name == "p2p-restart" for a in configured):
+            configured.append(restart_p2p_action(cluster.p2p))  # runbook 001, peers from the config
+        self.catalog = Catalog.from_config(configured, read_only=read_only)
         self.actions = ActionFlow(self, self.catalog, AuditLog(self.options.audit_path))
         if cluster.keys:
             self.set_keymap(dict(cluster.keys))

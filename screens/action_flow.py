@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual.worker import Worker
@@ -17,9 +18,18 @@ from textual.worker import Worker
 from cockpit.actions.audit import AuditLog
 from cockpit.actions.catalog import Catalog, ReadOnlyError
 from cockpit.actions.render import Invocation
-from cockpit.actions.runner import Result, run, run_bulk
+from cockpit.actions.runner import Outcome, Result, run, run_bulk
 from cockpit.actions.schema import ActionConfig
-from cockpit.actions.subjects import Target, detail_target, remediations, target_for
+from cockpit.actions.subjects import InstanceTarget, Target, detail_target, remediations, target_for
+from cockpit.fleet_actions import (
+    DESTROY_INSTANCE,
+    STOP_INSTANCE,
+    ApiAction,
+    ApiInvocation,
+    plan_stop_idle,
+    render_api,
+    run_api,
+)
 from screens.action_menu import ActionMenu, MenuEntry
 from screens.confirm import ConfirmScreen
 from widgets.live_table import LiveTable
@@ -59,6 +69,9 @@ class ActionFlow:
         keys: list[Hashable] = sorted(table.marked, key=str) if table.marked else [table.cursor_key]
         entries: list[MenuEntry] = []
         title = ""
+        if table.id == "instances":
+            self._instance_menu(table, keys)
+            return
         if table.id in ("alerts", "detail-alerts") and not table.marked:
             alert = next((a for a in state.alerts if (a.subject, a.metric) == table.cursor_key), None)
             if alert is None:
@@ -93,6 +106,41 @@ class ActionFlow:
             title += "   [read-only: safe actions only]"
         app.push_screen(ActionMenu(title, entries), self._chosen)
 
+    def _instance_menu(self, table: LiveTable, keys: list[Hashable]) -> None:
+        """Cloud instances: stop or destroy through the provider's API; stop every idle one."""
+        app = self.app
+        state = app.dashboard.state
+        fleet = state.fleet if state else None
+        engine = app.engine
+        if (
+            fleet is None
+            or fleet.instances is None
+            or engine is None
+            or engine.fleet is None
+            or engine.fleet.vast is None
+        ):
+            app.notify("no cloud API configured (vast: in the config)", timeout=3)
+            return
+        by_id = {i.id: i for i in fleet.instances.instances}
+        chosen = tuple(InstanceTarget(by_id[k]) for k in keys if k in by_id)
+        entries: list[MenuEntry] = []
+        if chosen:
+            for api_action in (STOP_INSTANCE, DESTROY_INSTANCE):
+                if not (self.catalog.read_only and api_action.danger != "safe"):
+                    entries.append(MenuEntry(api_action, chosen))  # type: ignore[arg-type]
+        plan = plan_stop_idle(fleet.instances.instances, engine.fleet.idle, state.at)
+        if plan.instances and not self.catalog.read_only:
+            idle_action = replace(STOP_INSTANCE, name="vast-stop-idle", key="I", description=plan.summary)
+            targets = tuple(InstanceTarget(i) for i in plan.instances)
+            entries.append(MenuEntry(idle_action, targets, why="\n".join(plan.lines())))  # type: ignore[arg-type]
+        if not entries:
+            app.notify(
+                "no actions for this row" + (" (read-only)" if self.catalog.read_only else ""), timeout=3
+            )
+            return
+        title = chosen[0].label if len(chosen) == 1 else f"{len(chosen)} instances"
+        app.push_screen(ActionMenu(f"instance: {title}", entries), self._chosen)
+
     def _visible(self, name: str) -> ActionConfig | None:
         try:
             action = self.catalog.get(name)
@@ -106,10 +154,14 @@ class ActionFlow:
         if self.running:
             self.app.notify("an action is already running (ctrl+c cancels it)", severity="warning", timeout=4)
             return
-        screen = ConfirmScreen(entry.action, entry.targets, dict(entry.inputs), self._render)
+        note = entry.why if isinstance(entry.action, ApiAction) else ""
+        screen = ConfirmScreen(entry.action, entry.targets, dict(entry.inputs), self._render, note)
         self.app.push_screen(screen, lambda invocations: self._confirmed(entry.action, invocations))
 
     def _render(self, action: ActionConfig, target: Target, inputs: dict[str, object]) -> Invocation:
+        if isinstance(action, ApiAction) and isinstance(target, InstanceTarget):
+            client = self.app.engine.fleet.vast  # type: ignore[union-attr]
+            return render_api(action, target.instance, client, read_only=self.catalog.read_only)  # type: ignore[return-value]
         return self.catalog.render(action, target.subject, inputs)
 
     # -- running ----------------------------------------------------------------------------------
@@ -135,10 +187,15 @@ class ActionFlow:
         log = self._log()
         pool = self.app.engine.pool if self.app.engine is not None else None
         first = invocations[0]
-        where = f"{first.user}@{first.node}" if first.run_on == "node" else "this machine"
+        where = {"node": f"{first.user}@{first.node}", "api": f"the cloud API ({first.host})"}.get(
+            first.run_on, "this machine"
+        )
         if len(invocations) > 1:
-            where = f"{len(invocations)} nodes, {action.concurrency} at a time"
+            where = f"{len(invocations)} targets, {getattr(action, 'concurrency', 4)} at a time"
         log.begin(action.description or action.name, first.display, where)
+        if isinstance(first, ApiInvocation):
+            await self._run_api(log, action, invocations)  # type: ignore[arg-type]
+            return
         if len(invocations) == 1:
             result = await run(
                 first,
@@ -159,7 +216,7 @@ class ActionFlow:
             invocations,
             pool,
             on_line,
-            concurrency=action.concurrency,
+            concurrency=getattr(action, "concurrency", 4),
             audit=self.audit,
             cancel=self.cancel_event,
             read_only=self.catalog.read_only,
@@ -174,6 +231,29 @@ class ActionFlow:
             for invocation in invocations:
                 if invocation.node:
                     engine.refresh_workloads(invocation.node)
+
+    async def _run_api(self, log: LogPane, action: object, invocations: list[ApiInvocation]) -> None:
+        client = self.app.engine.fleet.vast  # type: ignore[union-attr]
+        gate = asyncio.Semaphore(4)
+
+        async def one(invocation: ApiInvocation) -> Result:
+            async with gate:
+                if self.cancel_event is not None and self.cancel_event.is_set():
+                    return Result(invocation.action, invocation.target, Outcome.CANCELLED)
+                result = await run_api(
+                    invocation,
+                    client,
+                    audit=self.audit,
+                    sink=lambda line: log.line("stdout", f"[{invocation.target}] {line}"),
+                    read_only=self.catalog.read_only,
+                )
+                return replace(result, node=invocation.target)
+
+        results = list(await asyncio.gather(*(one(i) for i in invocations)))
+        if len(results) == 1:
+            log.end(results[0].summary, results[0].ok)
+        else:
+            self._bulk_table(log, results)
 
     @staticmethod
     def _bulk_table(log: LogPane, results: list[Result]) -> None:

@@ -47,12 +47,20 @@ class ConfirmScreen(ModalScreen[list[Invocation] | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
     def __init__(
-        self, action: ActionConfig, targets: tuple[Target, ...], inputs: dict[str, object], render: Render
+        self,
+        action: ActionConfig,
+        targets: tuple[Target, ...],
+        inputs: dict[str, object],
+        render: Render,
+        note: str = "",
     ) -> None:
         super().__init__(classes=f"-{action.danger}")
+        self.note = note
+        """A line above the command (what a bulk stop saves, say)."""
         self.action = action
         self.targets = targets
-        self.values = {spec.name: inputs.get(spec.name, spec.default) for spec in action.inputs}
+        self.specs = tuple(getattr(action, "inputs", ()))
+        self.values = {spec.name: inputs.get(spec.name, spec.default) for spec in self.specs}
         self.render_one = render
         self.invocations: list[Invocation] = []
         self.error: str | None = None
@@ -67,7 +75,9 @@ class ConfirmScreen(ModalScreen[list[Invocation] | None]):
             on = self.targets[0].label if count == 1 else f"{count} targets"
             yield Static(clean(f"{what}: {on}"), id="confirm-title", markup=False)
             yield Label(f"danger: {action.danger}", classes=f"danger-{action.danger}")
-            for spec in action.inputs:
+            if self.note:
+                yield Static(clean(self.note), id="confirm-note", markup=False)
+            for spec in self.specs:
                 value = self.values.get(spec.name)
                 with Horizontal(classes="input-row"):
                     yield Label(clean(spec.description or spec.name), markup=False)
@@ -89,7 +99,7 @@ class ConfirmScreen(ModalScreen[list[Invocation] | None]):
 
     def _inputs(self) -> dict[str, object]:
         out: dict[str, object] = {}
-        for spec in self.action.inputs:
+        for spec in self.specs:
             text = self.query_one(f"#in-{spec.name}", Input).value.strip()
             if text != "":
                 out[spec.name] = text
@@ -108,7 +118,10 @@ class ConfirmScreen(ModalScreen[list[Invocation] | None]):
         self.invocations, self.error = invocations, error
         lines = []
         for inv in invocations[:SHOWN_TARGETS]:
-            where = f"{inv.user}@{inv.node} ({inv.host})" if inv.run_on == "node" else "this machine"
+            where = {
+                "node": f"{inv.user}@{inv.node} ({inv.host})",
+                "api": f"the cloud API ({inv.host})",
+            }.get(inv.run_on, "this machine")
             lines.append(clean(f"on {where}:"))
             lines.append(clean(f"  $ {inv.display}"))
         if len(invocations) > SHOWN_TARGETS:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from cockpit.actions.render import GpuTarget, NodeTarget, Subject
 from cockpit.actions.schema import Scope
 from cockpit.config import Cluster
+from cockpit.fleet_model import Instance
 from cockpit.model import Alert, GpuReading
 from cockpit.state import ClusterState, NodeState
 
@@ -29,6 +30,18 @@ class Target:
     scope: Scope
     subject: Subject
     label: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceTarget:
+    """A rented cloud instance: acted on through the provider's API, not over SSH."""
+
+    instance: Instance
+    scope: str = "instance"
+
+    @property
+    def label(self) -> str:
+        return self.instance.label or str(self.instance.id)
 
 
 @dataclass(frozen=True, slots=True)
