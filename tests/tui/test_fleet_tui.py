@@ -67,7 +67,7 @@ async def test_stop_all_idle_instances_is_confirmed_and_audited(ringrift, tmp_pa
         await pilot.press("tab", "enter")
         log = app.dashboard.query_one(LogPane)
         await _until(
-            pilot, lambda: not app.actions.running and "──" in "\n".join(l.text for l in log.log.lines)
+            pilot, lambda: not app.actions.running and "──" in "\n".join(line.text for line in log.log.lines)
         )
         records = [json.loads(line) for line in audit.read_text().splitlines()]
         assert sum(r["event"] == "start" for r in records) == count
