@@ -77,6 +77,16 @@ def start(command: str) -> None:
     )
 
 
+def first_node(screen_text: str) -> str | None:
+    """The first row of the node grid (the line after its header)."""
+    lines = screen_text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if "NODE             STATUS" in line:
+            row = lines[i + 1].strip("│ ")
+            return row.split()[0] if row else None
+    return None
+
+
 def figures(samples: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples)
     p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
@@ -89,8 +99,22 @@ def cockpit_trials(config: Path, nodes: int, trials: int) -> dict[str, list[floa
     wait_for(lambda s: f"{nodes} up" in s, timeout=180)
     time.sleep(3)
     out: dict[str, list[float]] = {"cursor down (j)": cursor_moves("j", trials)}
-    out.update({"open node detail (enter)": [], "back (escape)": [], "help (?)": []})
+    out.update(
+        {
+            "filter as typed (/node-0007)": [],
+            "clear filter (esc)": [],
+            "open node detail (enter)": [],
+            "back (escape)": [],
+            "help (?)": [],
+        }
+    )
     for _ in range(trials):
+        press(["/"], lambda s: first_node(s) == "node-0000")
+        out["filter as typed (/node-0007)"].append(
+            press(["node-0007"], lambda s: first_node(s) == "node-0007")
+        )
+        press(["Enter"], lambda s: first_node(s) == "node-0007")
+        out["clear filter (esc)"].append(press(["Escape"], lambda s: first_node(s) == "node-0000"))
         out["open node detail (enter)"].append(press(["Enter"], lambda s: "UTIL 15m" in s))
         out["back (escape)"].append(press(["Escape"], lambda s: "UTIL 15m" not in s and "Nodes" in s))
         out["help (?)"].append(press(["?"], lambda s: "Command palette" in s))

@@ -69,8 +69,14 @@ class DashboardScreen(Screen[None]):
         Binding("p", "show_view('peers')", "Peers", show=False, id="dashboard.peers"),
         Binding("i", "show_view('instances')", "Instances", show=False, id="dashboard.instances"),
         Binding("dollar_sign", "show_view('cost')", "Cost", show=False, key_display="$", id="dashboard.cost"),
-        Binding("colon", "open_line('command')", "Command", key_display=":", id="dashboard.command"),
-        Binding("slash", "open_line('filter')", "Filter", key_display="/", id="dashboard.filter"),
+        # Priority: the prompt must take focus before the keys typed right after it are handed to
+        # the table (tmux delivers "/hydra" in one read). While the prompt is open they type.
+        Binding(
+            "colon", "open_line('command')", "Command", key_display=":", priority=True, id="dashboard.command"
+        ),
+        Binding(
+            "slash", "open_line('filter')", "Filter", key_display="/", priority=True, id="dashboard.filter"
+        ),
     ]
 
     def __init__(
@@ -209,6 +215,11 @@ class DashboardScreen(Screen[None]):
         if isinstance(focused, LiveTable):
             return focused
         return self.query_one("#nodes", LiveTable)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_line" and self.query_one(CommandLine).is_open:
+            return False  # the key is text in the open prompt
+        return True
 
     def action_open_line(self, kind: str) -> None:
         self._table = self._focused_table()

@@ -138,13 +138,17 @@ class CommandLine(Horizontal):
         self.query_one("#prompt", Label).update(PROMPTS[kind])
         self._hint("")
         self.add_class("-open")
+        self.display = True  # at once: the class's style is applied later, and focus needs it now
         field = self.input
         field.value = text
         field.cursor_position = len(text)
-        field.focus()
+        # Focus now, not on the next loop turn (what focus() does): keys typed right after ``/``
+        # arrive in the same read and must land in the prompt, not in the table behind it.
+        self.screen.set_focus(field)
 
     def close(self) -> None:
         self.remove_class("-open")
+        self.display = False
         self._hint("")
         target, self._return_focus = self._return_focus, None
         if target is not None and target.is_attached:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from cockpit.app import CockpitApp, Options, StateUpdated
 from cockpit.config import load_cluster
@@ -286,3 +287,14 @@ async def test_keys_from_the_config_rebind_and_unknown_ids_are_named() -> None:
         await pilot.press("f2")
         assert app.screen.view == "containers"
         assert any("dashboard.nope" in n.message for n in list(app._notifications))
+
+
+async def test_keys_typed_right_after_slash_land_in_the_prompt_and_slash_is_text_there() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        for key in ("slash", *"hydra-a", "slash", "x"):  # no pause between keys: one terminal read
+            app.post_message(events.Key(key, "/" if key == "slash" else key))
+        await pilot.pause()
+        line = app.screen.query_one(CommandLine)
+        assert line.is_open and line.input.value == "hydra-a/x"
