@@ -217,9 +217,8 @@ class DashboardScreen(Screen[None]):
         return self.query_one("#nodes", LiveTable)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "open_line" and self.query_one(CommandLine).is_open:
-            return False  # the key is text in the open prompt
-        return True
+        # While the prompt is open, ":" and "/" are text in it.
+        return not (action == "open_line" and self.query_one(CommandLine).is_open)
 
     def action_open_line(self, kind: str) -> None:
         self._table = self._focused_table()
