@@ -35,6 +35,8 @@ from cockpit.state import ClusterState, NodeState
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 FAKE_NVIDIA_SMI = REPO / "tests" / "fixtures" / "openssh" / "fake_nvidia_smi.py"
+DOCKER_FIXTURES = REPO / "tests" / "fixtures" / "docker"
+SYSTEMD_FIXTURES = REPO / "tests" / "fixtures" / "systemd"
 SCHEMA_PATH = REPO.parent / "shared" / "contracts" / "snapshot.schema.json"
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 IN_CI = bool(os.environ.get("CI"))
@@ -242,6 +244,7 @@ class SshdServer:
         )
         stub.chmod(0o755)
         self.set_df("ok")
+        self._replay_tools()
         self.config = self.root / "sshd_config"
         self.config.write_text(
             "\n".join(
@@ -366,6 +369,25 @@ class SshdServer:
     def set_df(self, mode: str) -> None:
         """``hang`` makes the session's ``df`` block (like a dead NFS mount); ``ok`` lets it run."""
         (self.state / "df_mode").write_text(mode + "\n")
+
+    def _replay_tools(self) -> None:
+        """``docker`` and ``systemctl`` that answer with real captured output (tests/fixtures/docker,
+        systemd): this machine has neither a docker daemon nor the units, but the cockpit's probe
+        must meet the real formats through a real sshd."""
+        docker = self.bin / "docker"
+        docker.write_text(
+            "#!/bin/sh\n"
+            'case "$*" in\n'
+            f"  'ps -a --no-trunc --size=false --format {{{{json .}}}}') exec cat '{DOCKER_FIXTURES}/ps_json.txt' ;;\n"
+            f"  'ps -aq --no-trunc') exec cut -d' ' -f1 '{DOCKER_FIXTURES}/inspect.txt' ;;\n"
+            f"  'inspect --type container --format '*) exec cat '{DOCKER_FIXTURES}/inspect.txt' ;;\n"
+            "esac\n"
+            'echo "docker: unknown command: $*" >&2; exit 1\n'
+        )
+        docker.chmod(0o755)
+        systemctl = self.bin / "systemctl"
+        systemctl.write_text(f"#!/bin/sh\nexec cat '{SYSTEMD_FIXTURES}/show_utc.txt'\n")
+        systemctl.chmod(0o755)
 
     def nvidia_smi_calls(self, *, gpu_queries_only: bool = True) -> list[str]:
         """The GPU queries (one per poll); every call, compute-apps included, on request."""
