@@ -109,11 +109,11 @@ def cockpit_trials(config: Path, nodes: int, trials: int) -> dict[str, list[floa
         }
     )
     for _ in range(trials):
-        press(["/"], lambda s: first_node(s) == "node-0000")
+        press(["/"], lambda s: s.splitlines()[-1].startswith(" /"))
         out["filter as typed (/node-0007)"].append(
             press(["node-0007"], lambda s: first_node(s) == "node-0007")
         )
-        press(["Enter"], lambda s: first_node(s) == "node-0007")
+        press(["Enter"], lambda s: first_node(s) == "node-0007" and not s.splitlines()[-1].startswith(" /"))
         out["clear filter (esc)"].append(press(["Escape"], lambda s: first_node(s) == "node-0000"))
         out["open node detail (enter)"].append(press(["Enter"], lambda s: "UTIL 15m" in s))
         out["back (escape)"].append(press(["Escape"], lambda s: "UTIL 15m" not in s and "Nodes" in s))

@@ -24,6 +24,8 @@ from cockpit.config import Cluster
 from cockpit.engine import Engine
 from cockpit.fleet_actions import restart_p2p_action
 from cockpit.prefs import Prefs
+from cockpit.recording import ActionRecord, Recorder
+from cockpit.replay import ReplaySource
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from screens.action_flow import ActionFlow
@@ -65,6 +67,10 @@ class Options:
     """Where actions are recorded; None: the XDG state dir."""
     prefs: Prefs | None = None
     """Where the theme and command history are remembered; None (tests) remembers nothing."""
+    recorder: Recorder | None = None
+    """``--record FILE``: every published state (and every action run) is also written there."""
+    replay: ReplaySource | None = None
+    """``cockpit replay``: states come from a recording instead of the engine; nothing is polled."""
 
 
 class CockpitApp(App[None]):
@@ -81,6 +87,16 @@ class CockpitApp(App[None]):
         Binding("tab", "focus_next", "Next pane", show=False, id="app.next"),
         Binding("shift+tab", "focus_previous", "Previous pane", show=False, id="app.previous"),
     ]
+    REPLAY_BINDINGS = [
+        Binding("P", "replay('toggle')", "Play/pause", id="replay.toggle"),
+        Binding("right_square_bracket", "replay('skip', 10)", "+10 s", key_display="]", id="replay.forward"),
+        Binding("left_square_bracket", "replay('skip', -10)", "-10 s", key_display="[", id="replay.back"),
+        Binding("full_stop", "replay('step', 1)", "Next state", key_display=".", id="replay.next"),
+        Binding("comma", "replay('step', -1)", "Previous state", key_display=",", id="replay.previous"),
+        Binding("plus", "replay('faster')", "Faster", key_display="+", id="replay.faster"),
+        Binding("minus", "replay('slower')", "Slower", key_display="-", id="replay.slower"),
+    ]
+    """Only in ``cockpit replay``; keys clear of the screens' (p is peers, space marks, arrows move)."""
 
     def __init__(self, cluster: Cluster, options: Options | None = None) -> None:
         super().__init__()
@@ -97,6 +113,9 @@ class CockpitApp(App[None]):
             configured.append(restart_p2p_action(cluster.p2p))  # runbook 001, peers from the config
         self.catalog = Catalog.from_config(configured, read_only=read_only)
         self.actions = ActionFlow(self, self.catalog, AuditLog(self.options.audit_path))
+        if self.options.replay is not None:
+            for b in self.REPLAY_BINDINGS:
+                self.bind(b.key, b.action, description=b.description, key_display=b.key_display)
         if cluster.keys:
             self.set_keymap(dict(cluster.keys))
         self.detail: NodeDetailScreen | None = None
@@ -116,10 +135,47 @@ class CockpitApp(App[None]):
 
     @work(group="engine", exit_on_error=False, description="engine")
     async def run_engine(self) -> None:
+        replay = self.options.replay
+        if replay is not None:
+            self.sub_title = replay.describe()
+            await replay.run(self._publish_replayed, on_action=self._replayed_action)
+            return
         cluster = await self.options.prepare() if self.options.prepare else self.cluster
         self.engine = Engine(cluster)
         self.post_message(StateUpdated(self.engine.initial_state()))
-        await self.engine.run(self._publish)
+        publish = self._publish
+        if self.options.recorder is not None:
+            publish = self.options.recorder.tee(publish, self._recording_stopped)
+        await self.engine.run(publish)
+
+    def _publish_replayed(self, state: ClusterState) -> None:
+        self._publish(state)
+        if self.options.replay is not None:
+            self.sub_title = self.options.replay.describe()
+
+    def _replayed_action(self, action: ActionRecord) -> None:
+        where = f" on {action.node}" if action.node else ""
+        outcome = action.result.summary if action.result else "?"
+        self.notify(clean(f"{action.action}{where}: {outcome}"), timeout=5, markup=False)
+
+    def _recording_stopped(self, reason: str) -> None:
+        self.notify(clean(f"recording stopped: {reason}"), severity="error", timeout=30, markup=False)
+
+    def action_replay(self, verb: str, amount: float = 0) -> None:
+        replay = self.options.replay
+        if replay is None:
+            return
+        if verb == "toggle":
+            replay.toggle()
+        elif verb == "skip":
+            replay.skip(amount)
+        elif verb == "step":
+            replay.step(int(amount))
+        elif verb == "faster":
+            replay.set_speed(replay.speed * 2)
+        elif verb == "slower":
+            replay.set_speed(replay.speed / 2)
+        self.sub_title = replay.describe()
 
     def _publish(self, state: ClusterState) -> None:
         self.post_message(StateUpdated(state))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cockpit import __version__
 from cockpit.config import Cluster, find_config, load_cluster
+from cockpit.recording_format import RecordingError
 from cockpit.sim.server import SimError
 from cockpit.yaml_source import ConfigError
 
@@ -62,6 +63,7 @@ def _add_tui(parser: argparse.ArgumentParser, sub: bool = True) -> None:
         default=argparse.SUPPRESS if sub else False,
         help="offer and run only safe actions (also read_only: true in the config)",
     )
+    parser.add_argument("--record", metavar="FILE", default=none, help="also record every state to FILE")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +102,23 @@ def _parser() -> argparse.ArgumentParser:
     action.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an input value")
     action.add_argument("--yes", action="store_true", help="do not ask (destructive actions too)")
     action.add_argument("--read-only", action="store_true", help="refuse anything that is not safe")
+    record = sub.add_parser("record", help="poll without a screen, recording every state to FILE")
+    _add_config(record)
+    record.add_argument("file", help="the recording to write (gzip'd JSON lines; see `replay`)")
+    record.add_argument("--cycles", type=int, metavar="N", help="stop after N cycles (default: Ctrl-C)")
+    record.add_argument("--demo", action="store_true", help="record the simulated demo cluster")
+    record.add_argument("--scenario", help=f"with --demo, an incident: {', '.join(SCENARIO_NAMES)}")
+    record.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    replay = sub.add_parser("replay", help="open the cockpit on a recording (P [ ] , . + -)")
+    replay.add_argument("file")
+    replay.add_argument("--speed", type=float, default=1.0, help="times real time (0.1 to 256)")
+    _add_tui(replay)
+    init = sub.add_parser("init", help="write a starter cluster.yaml from the Host entries of ~/.ssh/config")
+    init.add_argument("--yes", action="store_true", help="probe the hosts over SSH without asking")
+    init.add_argument("--force", action="store_true", help="replace an existing file without asking")
+    init.add_argument("--ssh-config", default="~/.ssh/config", metavar="PATH")
+    init.add_argument("--output", metavar="PATH", help="default: cluster.yaml in the XDG config dir")
+    init.add_argument("--name", default="my-cluster", help="the cluster's name")
     audit = sub.add_parser("audit", help="print the audit log of actions")
     audit.add_argument("--since", help="1h, 30m, 2d or an ISO date")
     audit.add_argument("--file", help="audit log to read (default: the XDG state dir's)")
@@ -142,7 +161,7 @@ def _snapshot(cluster: Cluster, fmt: str) -> int:
     return 0
 
 
-def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> int:
+def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool, replay: object = None) -> int:
     from cockpit.app import CockpitApp, Options
     from cockpit.prefs import Prefs
 
@@ -152,33 +171,114 @@ def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool) -> i
     if theme not in THEME_CHOICES:
         raise ConfigError(f"--theme: {theme!r} is not a theme (expected one of {', '.join(THEME_CHOICES)})")
     options = Options(theme=theme, prefs=prefs, read_only=bool(getattr(args, "read_only", False)))
+    options.replay = replay  # type: ignore[assignment]
     scenario = getattr(args, "scenario", None)
     if scenario is not None and scenario not in SCENARIO_NAMES:
         raise ConfigError(
             f"--scenario: {scenario!r} is not a scenario (expected one of {', '.join(SCENARIO_NAMES)})"
         )
     if with_sim:
-        from cockpit.sim import SimCluster
-        from cockpit.sim.remap import needs_remap, on_loopback
+        cluster, options.prepare, options.after_stop = _demo_hooks(cluster, scenario)
+    if getattr(args, "record", None):
+        from cockpit.recording import Recorder
 
-        remap = needs_remap(cluster)
-        if remap:  # a real system's config: played on loopback, never connected to
-            cluster = on_loopback(cluster)
-        _demo_secrets()
-        sim = SimCluster(cluster, ephemeral_ports=remap)
-
-        async def start() -> Cluster:
-            await sim.start()
-            if scenario is not None:
-                from cockpit.sim.scenarios import apply
-
-                await apply(sim, scenario)
-            return sim.effective_cluster()
-
-        options.prepare = start
-        options.after_stop = sim.stop
-    CockpitApp(cluster, options).run(mouse=not args.no_mouse)
+        options.recorder = Recorder(args.record, cluster=cluster)  # refuses an existing file
+    try:
+        CockpitApp(cluster, options).run(mouse=not args.no_mouse)
+    finally:
+        if options.recorder is not None:
+            options.recorder.close()
     return 0
+
+
+def _demo_hooks(cluster: Cluster, scenario: str | None):  # -> (cluster, prepare, after_stop)
+    """The simulated cluster for ``demo`` and ``record --demo``: started in ``prepare`` (with the
+    scenario's incident), stopped in ``after_stop``."""
+    from cockpit.sim import SimCluster
+    from cockpit.sim.remap import needs_remap, on_loopback
+
+    remap = needs_remap(cluster)
+    if remap:  # a real system's config: played on loopback, never connected to
+        cluster = on_loopback(cluster)
+    _demo_secrets()
+    sim = SimCluster(cluster, ephemeral_ports=remap)
+
+    async def start() -> Cluster:
+        await sim.start()
+        if scenario is not None:
+            from cockpit.sim.scenarios import apply
+
+            await apply(sim, scenario)
+        return sim.effective_cluster()
+
+    return cluster, start, sim.stop
+
+
+def _record(args: argparse.Namespace) -> int:
+    from cockpit.record_cli import record_cycles
+
+    if args.cycles is not None and args.cycles < 1:
+        raise ConfigError(f"--cycles: {args.cycles} is too small (expected at least 1)")
+    if args.scenario is not None and not args.demo:
+        raise ConfigError("--scenario: only with --demo (the simulated cluster plays the incident)")
+    if args.scenario is not None and args.scenario not in SCENARIO_NAMES:
+        raise ConfigError(
+            f"--scenario: {args.scenario!r} is not a scenario (expected one of {', '.join(SCENARIO_NAMES)})"
+        )
+    cluster = _load(getattr(args, "config", None), demo=args.demo)
+    prepare = after_stop = None
+    if args.demo:
+        cluster, prepare, after_stop = _demo_hooks(cluster, args.scenario)
+    try:
+        return asyncio.run(
+            record_cycles(
+                cluster,
+                Path(args.file),
+                cycles=args.cycles,
+                overwrite=args.force,
+                prepare=prepare,
+                after_stop=after_stop,
+                say=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from cockpit.recording import Recording
+    from cockpit.replay import ReplaySource
+
+    recording = Recording.load(args.file)
+    for note in recording.notes:
+        print(f"cockpit: {note}", file=sys.stderr)
+    cluster = recording.cluster()
+    args.read_only = True  # a replay shows the past: nothing in it may act on the present
+    return _run_tui(cluster, args, with_sim=False, replay=ReplaySource(recording, speed=args.speed))
+
+
+def _init(args: argparse.Namespace) -> int:
+    from cockpit.init_config import default_config_path, run_init
+
+    def ask(question: str) -> bool:
+        if not sys.stdin.isatty():
+            return False  # never overwrite, never connect, without a person saying so
+        try:
+            return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+    return asyncio.run(
+        run_init(
+            ssh_config=Path(args.ssh_config).expanduser(),
+            dest=Path(args.output).expanduser() if args.output else default_config_path(),
+            probe=True if args.yes else None,
+            force=args.force,
+            ask=ask,
+            say=lambda line: print(line, file=sys.stderr),
+            cluster_name=args.name,
+        )
+    )
 
 
 def _demo_secrets() -> None:
@@ -279,6 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "audit":
             return _audit(args)
+        if args.command == "record":
+            return _record(args)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "init":
+            return _init(args)
         if args.command == "action":
             return _action(args)
         if args.command == "snapshot":
@@ -291,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.line, file=sys.stderr)
         return EXIT_USAGE
-    except SimError as exc:
+    except (SimError, RecordingError) as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:

@@ -301,28 +301,23 @@ class IdleTracker:
 # -- findings -----------------------------------------------------------------------------------
 
 
-def _floor_finding(
-    subject: str, metric: str, label: str, value: float | None, floor: Floor
+def _finding(
+    subject: str, metric: str, label: str, value: float | None, bounds: Floor | Limit, fmt: str = "{:.0f}"
 ) -> FleetFinding | None:
-    severity = judge_floor(floor, value)
+    """A finding when ``value`` is past a minimum (:class:`Floor`) or a maximum (:class:`Limit`).
+
+    They read "p2p: 9 alive peers < 10" and "cost: hourly cost $41.00/h > $40.00/h".
+    """
+    severity = judge_floor(bounds, value) if isinstance(bounds, Floor) else judge(bounds, value)
     if value is None or severity in (Severity.OK, Severity.UNKNOWN):
         return None
-    bound = floor.critical if severity is Severity.CRITICAL else floor.warning
-    relation = "<" if severity is Severity.CRITICAL else "≤"
-    message = f"{subject}: {value:.0f} {label} {relation} {bound:g}"
-    return FleetFinding(subject, metric, severity, message, value, None, bound)
-
-
-def _limit_finding(
-    subject: str, metric: str, label: str, value: float | None, limit: Limit, fmt: str = "{:.0f}"
-) -> FleetFinding | None:
-    severity = judge(limit, value)
-    if value is None or severity in (Severity.OK, Severity.UNKNOWN):
-        return None
-    bound = limit.critical if severity is Severity.CRITICAL else limit.warning
-    relation = ">" if severity is Severity.CRITICAL else "≥"
-    message = f"{subject}: {label} {fmt.format(value)} {relation} {fmt.format(bound)}"
-    return FleetFinding(subject, metric, severity, message, value, limit)
+    critical = severity is Severity.CRITICAL
+    bound = bounds.critical if critical else bounds.warning
+    if isinstance(bounds, Floor):
+        message = f"{subject}: {fmt.format(value)} {label} {'<' if critical else '≤'} {bound:g}"
+        return FleetFinding(subject, metric, severity, message, value, None, bound)
+    message = f"{subject}: {label} {fmt.format(value)} {'>' if critical else '≥'} {fmt.format(bound)}"
+    return FleetFinding(subject, metric, severity, message, value, bounds)
 
 
 def _mesh_view(readings: Sequence[MeshReading]) -> MeshReading | None:
@@ -367,9 +362,9 @@ def mesh_findings(
             out.append(FleetFinding("p2p", "p2p_leaderless", Severity.WARNING, message, len(lost)))
     view = _mesh_view(readings)
     if view is not None:
-        out.append(_floor_finding("p2p", "p2p_peers", "alive peers", view.alive_peers, thresholds.p2p_peers))
+        out.append(_finding("p2p", "p2p_peers", "alive peers", view.alive_peers, thresholds.p2p_peers))
         jobs = view.selfplay_jobs
-        out.append(_floor_finding("p2p", "selfplay_jobs", "selfplay jobs", jobs, thresholds.selfplay_jobs))
+        out.append(_finding("p2p", "selfplay_jobs", "selfplay jobs", jobs, thresholds.selfplay_jobs))
     for absent in not_joining(expected_nodes, readings, instances, now=now, grace_s=thresholds.join_grace_s):
         out.append(
             FleetFinding(absent.subject, "p2p_not_joining", Severity.WARNING, absent.detail, absent.name)
@@ -389,19 +384,17 @@ def vast_findings(
     if reading.data_at is not None:
         running = sum(1 for i in reading.instances if i.running)
         out.append(
-            _floor_finding(
-                "vast", "running_instances", "running instances", running, thresholds.running_instances
-            )
+            _finding("vast", "running_instances", "running instances", running, thresholds.running_instances)
         )
         idle_count = len(idle.idle_instances(reading.instances, now))
         out.append(
-            _limit_finding("vast", "idle_instances", "idle instances", idle_count, thresholds.idle_instances)
+            _finding("vast", "idle_instances", "idle instances", idle_count, thresholds.idle_instances)
         )
     return [f for f in out if f is not None]
 
 
 def cost_findings(cost: CostReading, thresholds: FleetThresholds) -> list[FleetFinding]:
-    found = _limit_finding(
+    found = _finding(
         "cost", "hourly_cost", "hourly cost", cost.total_usd_h, thresholds.hourly_cost, "${:.2f}/h"
     )
     return [found] if found else []

@@ -9,6 +9,7 @@ each line into the dashboard's log pane. One action runs at a time; ctrl+c cance
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ from cockpit.fleet_actions import (
     render_api,
     run_api,
 )
+from cockpit.recording import LineKeeper, Recorder, RecordingError
+from cockpit.sanitize import clean
 from screens.action_menu import ActionMenu, MenuEntry
 from screens.confirm import ConfirmScreen
 from widgets.live_table import LiveTable
@@ -196,20 +199,30 @@ class ActionFlow:
         if isinstance(first, ApiInvocation):
             await self._run_api(log, action, invocations)  # type: ignore[arg-type]
             return
+        recorder = self.app.options.recorder
+        started = time.time()
+        kept = {id(i): LineKeeper() for i in invocations}
         if len(invocations) == 1:
+
+            def one_line(stream: str, line: str) -> None:
+                kept[id(first)](stream, line)
+                log.line(stream, line)
+
             result = await run(
                 first,
                 pool,
-                log.line,
+                one_line,
                 audit=self.audit,
                 cancel=self.cancel_event,
                 read_only=self.catalog.read_only,
             )
             log.end(result.summary, result.ok)
+            self._record(recorder, [first], [result], kept, started)
             self._reread(invocations)
             return
 
         def on_line(invocation: Invocation, stream: str, line: str) -> None:
+            kept[id(invocation)](stream, line)
             log.line(stream, f"[{invocation.node}] {line}")
 
         results = await run_bulk(
@@ -222,7 +235,34 @@ class ActionFlow:
             read_only=self.catalog.read_only,
         )
         self._bulk_table(log, results)
+        self._record(recorder, invocations, results, kept, started)
         self._reread(invocations)
+
+    def _record(
+        self,
+        recorder: Recorder | None,
+        invocations: list[Invocation],
+        results: list[Result],
+        kept: dict[int, LineKeeper],
+        started: float,
+    ) -> None:
+        """Into the ``--record`` file, for the post-mortem: what ran, where, what it printed."""
+        if recorder is None or recorder.closed:
+            return
+        try:
+            for invocation, result in zip(invocations, results, strict=True):
+                recorder.record_action(
+                    invocation.action,
+                    invocation.node,
+                    invocation.display,
+                    kept[id(invocation)],
+                    result,
+                    target=invocation.target,
+                    started=started,
+                )
+        except RecordingError as exc:
+            recorder.close()
+            self.app.notify(clean(f"recording stopped: {exc}"), severity="error", timeout=30, markup=False)
 
     def _reread(self, invocations: list[Invocation]) -> None:
         """The operator wants to see the effect: re-read those nodes' workloads at once."""

@@ -14,6 +14,8 @@ says (loopback only) and answers like its product (:mod:`cockpit.sim.http_answer
 
 :class:`ServiceSims` runs all of a cluster's services; a simulated LiteLLM reports the health of the
 simulated services it depends on as its ``/health`` endpoints, as the real one does for its backends.
+Every request, head and body, is read here into a :class:`Request` and answered by
+:meth:`ServiceSim.respond`, which a JSON API simulator (:mod:`cockpit.sim.api_server`) overrides.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from cockpit.config import ServiceConfig, SimService
 from cockpit.sim.http_answers import SERVER_HEADER, Answer, Backend, answer
@@ -36,6 +41,25 @@ HEAD_LIMIT = 16 * 1024
 BODY_LIMIT = 1024 * 1024
 BACKEND_KINDS = frozenset({"tabbyapi", "ollama", "triton", "http"})
 _BACKEND_MODEL = {"tabbyapi": "openai/Llama-3.3-70B-Instruct-exl2-4.0bpw", "ollama": "ollama/llama3.2:3b"}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as read: the query's last value per name, header names in lower case."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes = b""
+    version: str = "HTTP/1.1"
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is empty or not JSON."""
+        try:
+            return json.loads(self.body) if self.body.strip() else None
+        except (ValueError, RecursionError):
+            return None
 
 
 class ServiceSim:
@@ -86,6 +110,11 @@ class ServiceSim:
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def server_header(self) -> str | None:
+        """The ``Server:`` header the product sends, if any."""
+        return SERVER_HEADER.get(self.service.kind)
 
     @property
     def listening(self) -> bool:
@@ -181,42 +210,26 @@ class ServiceSim:
 
     async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Read one request and answer it; False when the connection should close."""
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.keepalive_s)
-        except (TimeoutError, asyncio.IncompleteReadError):
-            return False
-        except (asyncio.LimitOverrunError, ValueError):
-            await _send(writer, Answer(431, b"Request Header Fields Too Large"), close=True)
-            return False
-        request = _parse(head)
+        request = await _read_request(reader, writer, self.keepalive_s)
         if request is None:
-            await _send(writer, Answer(400, b"Bad Request"), close=True)
             return False
-        method, path, version, headers = request
-        if "transfer-encoding" in headers:
-            await _send(writer, Answer(501, b"Not Implemented"), close=True)
-            return False
-        length = headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > BODY_LIMIT:
-            await _send(writer, Answer(413, b"Content Too Large"), close=True)
-            return False
-        if int(length):
-            await reader.readexactly(int(length))
-        keep = _keep_alive(version, headers.get("connection", ""))
-        self.requests.append((method, path))
+        keep = _keep_alive(request.version, request.headers.get("connection", ""))
+        self.requests.append((request.method, request.path))
         if self._state == "slow":
             await asyncio.sleep(self.slow_s)
-        reply = answer(self.service.kind, method, path, self._state, self._backend_health)
-        server = SERVER_HEADER.get(self.service.kind)
         await _send(
             writer,
-            reply,
+            self.respond(request),
             close=not keep,
-            head_only=method == "HEAD",
-            server=server,
-            http10=version == "HTTP/1.0",
+            head_only=request.method == "HEAD",
+            server=self.server_header,
+            http10=request.version == "HTTP/1.0",
         )
         return keep
+
+    def respond(self, request: Request) -> Answer:
+        """The product's answer in the current state (:func:`cockpit.sim.http_answers.answer`)."""
+        return answer(self.service.kind, request.method, request.path, self._state, self._backend_health)
 
     def _backend_health(self) -> list[Backend]:
         return [
@@ -302,6 +315,35 @@ def _checked(state: str) -> str:
     if state not in STATES:
         raise SimError(f"service state must be one of {', '.join(STATES)}, not {state!r}")
     return state
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, keepalive_s: float
+) -> Request | None:
+    """The next request with its body; None (after a 4xx/5xx answer where one is due) to close."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), keepalive_s)
+    except (TimeoutError, asyncio.IncompleteReadError):
+        return None
+    except (asyncio.LimitOverrunError, ValueError):
+        await _send(writer, Answer(431, b"Request Header Fields Too Large"), close=True)
+        return None
+    parsed = _parse(head)
+    if parsed is None:
+        await _send(writer, Answer(400, b"Bad Request"), close=True)
+        return None
+    method, path, version, headers = parsed
+    if "transfer-encoding" in headers:
+        await _send(writer, Answer(501, b"Not Implemented"), close=True)
+        return None
+    length = headers.get("content-length", "0")
+    if not length.isdigit() or int(length) > BODY_LIMIT:
+        await _send(writer, Answer(413, b"Content Too Large"), close=True)
+        return None
+    body = await reader.readexactly(int(length)) if int(length) else b""
+    target = head.split(b" ", 2)[1].decode("latin-1")
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(target).query, keep_blank_values=True).items()}
+    return Request(method, path, query, headers, body, version)
 
 
 def _parse(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cockpit.sim.api_server import ApiSim, Request, json_answer
+from cockpit.sim.api_server import ApiSim, json_answer
+from cockpit.sim.http import Request
 from cockpit.sim.http_answers import Answer
 from cockpit.sim.server import SimError
 from cockpit.sim.vast import NOT_JOINING_LABEL, SimInstance

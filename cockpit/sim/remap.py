@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from cockpit.config import Cluster
-from cockpit.secrets import SecretRef
+from cockpit.config import Cluster, SecretRef
 
 LOOPBACK = "127.0.0.1"
 DEMO_KEY_ENV = "COCKPIT_DEMO_VAST_KEY"

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.sim.api_server import ApiSim, Request, json_answer
+from cockpit.sim.api_server import ApiSim, json_answer
+from cockpit.sim.http import Request
 from cockpit.sim.http_answers import Answer
 from cockpit.sim.server import SimError
 

@@ -1,11 +1,11 @@
 """HTTP health probes of the cluster's services, over one shared keep-alive client.
 
 One :class:`httpx.AsyncClient` serves every probe of every cycle, so a healthy service costs one
-request on an open connection rather than a TCP (and TLS) handshake each refresh. HTTP/1.1 only:
-these are small health endpoints and HTTP/2 would buy nothing but another stack to go wrong.
-``trust_env=False`` because a proxy from the operator's shell (``HTTP_PROXY``) must not sit between
-the cockpit and a LAN service, nor see its traffic. Redirects are followed only within the same
-origin (Grafana's ``/`` -> ``/login``): a health URL that points elsewhere is a finding, not a hop.
+request on an open connection rather than a TCP (and TLS) handshake each refresh; it is
+:func:`cockpit.sources.jsonapi.new_client`'s (HTTP/1.1, no proxy from the environment, and why).
+Redirects are followed only within the same origin (Grafana's ``/`` -> ``/login``): a health URL
+that points elsewhere is a finding, not a hop. :func:`failure_reason` words every way a request
+fails, for this prober and the P2P and Vast sources alike.
 
 Every probe is bounded by its service's own ``timeout`` as a whole (connect, answer and body), so a
 service that drips its answer a byte a second cannot hold a cycle, and :meth:`ServiceProber.probe_all`
@@ -29,18 +29,16 @@ from cockpit.config import ServiceConfig
 from cockpit.model import ServiceReading
 from cockpit.sanitize import clean
 from cockpit.sources.http_checks import display_url, expected_status, judge, target_url
+from cockpit.sources.jsonapi import Failed, PooledClient, new_client, read_capped
 
 MAX_BODY = 2 * 1024 * 1024
 """Health answers are small; Ollama's /api/tags with hundreds of models is ~200 KiB."""
 MAX_REDIRECTS = 3
 USER_AGENT = "gpu-cockpit/0.1 (health probe)"
+ACCEPT = "application/json, text/plain;q=0.9, */*;q=0.5"
 
 
-class _Failed(Exception):
-    """A probe that got no judgeable answer; the message is the reading's one-line error."""
-
-
-class ServiceProber:
+class ServiceProber(PooledClient):
     """Probes :class:`ServiceConfig` endpoints and returns :class:`ServiceReading` values.
 
     ``clock`` stamps readings (wall time); latency is measured on a monotonic clock per request.
@@ -56,29 +54,15 @@ class ServiceProber:
         keepalive_expiry: float = 30.0,
         max_body: int = MAX_BODY,
     ) -> None:
-        self._clock = clock
-        self._max_body = max_body
-        self._client = httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            trust_env=False,
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive,
-                keepalive_expiry=keepalive_expiry,
-            ),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json, text/plain;q=0.9, */*;q=0.5"},
+        client = new_client(
+            max_connections=max_connections,
+            max_keepalive=max_keepalive,
+            keepalive_expiry=keepalive_expiry,
+            user_agent=USER_AGENT,
+            accept=ACCEPT,
         )
-
-    async def __aenter__(self) -> ServiceProber:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        super().__init__(client, max_body)
+        self._clock = clock
 
     async def probe_all(
         self, services: Iterable[ServiceConfig], now: Callable[[], float] | None = None
@@ -94,16 +78,8 @@ class ServiceProber:
         try:
             async with asyncio.timeout(service.timeout):
                 status, content_type, body, final, latency = await self._fetch(service, url)
-        except TimeoutError:
-            return _failed(service, shown, clock(), f"timeout after {service.timeout:g}s")
-        except _Failed as exc:
-            return _failed(service, shown, clock(), str(exc))
-        except httpx.HTTPError as exc:
-            return _failed(service, shown, clock(), describe(exc, service.timeout))
         except Exception as exc:  # a hostile or broken server must never take the cycle down
-            return _failed(
-                service, shown, clock(), f"error: {type(exc).__name__}: {clean(str(exc), limit=80)}"
-            )
+            return _failed(service, shown, clock(), failure_reason(exc, service.timeout))
         verdict = judge(service, final.path, status, content_type, body, latency)
         return ServiceReading(
             name=service.name,
@@ -127,14 +103,14 @@ class ServiceProber:
                 location = response.headers.get("location")
                 if response.is_redirect and location and not expected_status(service, response.status_code):
                     target = _same_origin(response, location)
-                    await _read(response, 64 * 1024)  # drain it, so the connection goes back to the pool
+                    await read_capped(response, 64 * 1024, unit="KiB")  # drained: back to the pool
                     continue
-                body = await _read(response, self._max_body)
+                body = await read_capped(response, self._max_body, unit="KiB")
             finally:
                 await response.aclose()
             content_type = response.headers.get("content-type", "").lower()
             return response.status_code, content_type, body, target, time.perf_counter() - started
-        raise _Failed(f"more than {MAX_REDIRECTS} redirects")
+        raise Failed(f"more than {MAX_REDIRECTS} redirects")
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send once more if the server closed a kept-alive connection just as we reused it.
@@ -153,31 +129,31 @@ class ServiceProber:
         return await self._client.send(request, stream=True)
 
 
-async def _read(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _Failed(f"answer larger than {limit // 1024} KiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _same_origin(response: httpx.Response, location: str) -> httpx.URL:
     here = response.request.url
     try:
         there = here.join(location)
     except httpx.InvalidURL:
-        raise _Failed(f"HTTP {response.status_code}: bad redirect location") from None
+        raise Failed(f"HTTP {response.status_code}: bad redirect location") from None
     if (there.scheme, there.host, there.port) != (here.scheme, here.host, here.port):
         where = clean(f"{there.host}:{there.port}" if there.port else there.host, limit=80)
-        raise _Failed(f"HTTP {response.status_code}: redirects to {where} (another host, not followed)")
+        raise Failed(f"HTTP {response.status_code}: redirects to {where} (another host, not followed)")
     return there
 
 
 def _failed(service: ServiceConfig, url: str, at: float, error: str) -> ServiceReading:
     return ServiceReading(name=service.name, url=url, at=at, ok=False, error=error)
+
+
+def failure_reason(exc: BaseException, timeout: float) -> str:
+    """One line for a request that got no usable answer, whatever it raised."""
+    if isinstance(exc, TimeoutError):
+        return f"timeout after {timeout:g}s"
+    if isinstance(exc, Failed):
+        return str(exc)
+    if isinstance(exc, httpx.HTTPError):
+        return describe(exc, timeout)
+    return f"error: {type(exc).__name__}: {clean(str(exc), limit=80)}"
 
 
 def describe(exc: httpx.HTTPError, timeout: float) -> str:

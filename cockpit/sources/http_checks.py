@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cockpit.config import Expect, ServiceConfig
 from cockpit.sanitize import clean
+from cockpit.sources.jsonapi import error_body
 
 DEFAULT_PATHS: dict[str, str] = {
     "tabbyapi": "/v1/model",
@@ -113,13 +114,9 @@ def status_error(kind: str, path: str, status: int, content_type: str, body: byt
 
 def error_reason(content_type: str, body: bytes) -> str | None:
     """The message an error body carries: FastAPI's detail, Ollama's and Triton's error, a title."""
-    text = body[:4096].decode("utf-8", "replace").strip()
+    text, doc = error_body(body)
     if not text:
         return None
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        doc = None
     if doc is not None:
         found = _json_reason(doc)
         return clean(found, limit=REASON_LIMIT) if found else None

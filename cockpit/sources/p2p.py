@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import httpx
@@ -34,17 +34,8 @@ from cockpit.fleet_config import P2PConfig
 from cockpit.fleet_model import MeshReading, Peer
 from cockpit.model import ProbeError
 from cockpit.sanitize import clean
-from cockpit.sources.http import describe
-from cockpit.sources.jsonapi import (
-    BodyTooLarge,
-    count,
-    error_words,
-    loads,
-    new_client,
-    number,
-    read_capped,
-    string,
-)
+from cockpit.sources.http import failure_reason
+from cockpit.sources.jsonapi import PooledClient, count, error_words, loads, new_client, number, string
 
 PEER_TIMEOUT_S = 90.0
 """``PEER_TIMEOUT`` of the orchestrator: no heartbeat for this long and a peer is dead."""
@@ -56,13 +47,14 @@ NODE_ID_LIMIT = 80
 
 @dataclass(frozen=True, slots=True)
 class HealthInfo:
-    """What ``/health`` said."""
+    """What ``/health`` said, in the vocabulary of :class:`MeshReading`."""
 
     healthy: bool | None
     node_id: str | None = None
     role: str | None = None
     leader_id: str | None = None
-    active_peers: int | None = None
+    alive_peers: int | None = None
+    """``active_peers``."""
     selfplay_jobs: int | None = None
     uptime_s: float | None = None
 
@@ -116,7 +108,7 @@ def parse_health(body: bytes | str) -> HealthInfo | ProbeError:
         node_id=_node_id(doc.get("node_id")),
         role=_role(doc.get("role")),
         leader_id=_node_id(doc.get("leader_id")),
-        active_peers=count(doc.get("active_peers")),
+        alive_peers=count(doc.get("active_peers")),
         selfplay_jobs=count(doc.get("selfplay_jobs")),
         uptime_s=number(doc.get("uptime_seconds")),
     )
@@ -245,44 +237,22 @@ def to_reading(
         error = f"status: {status.reason}"
     elif h is None and isinstance(health, ProbeError):
         error = f"health: {health.reason}"
-    if s is not None:
-        return MeshReading(
-            reachable=True,
-            error=error,
-            node_id=s.node_id,
-            role=s.role,
-            leader_id=s.leader_id,
-            effective_leader_id=s.effective_leader_id,
-            leaders_reported=s.leaders_reported,
-            voters=s.voters,
-            quorum_ok=s.quorum_ok,
-            peers=s.peers,
-            alive_peers=s.alive_peers,
-            selfplay_jobs=s.selfplay_jobs,
-            healthy=h.healthy if h else None,
-            uptime_s=s.uptime_s if s.uptime_s is not None else (h.uptime_s if h else None),
-            **base,
-        )
-    assert h is not None
-    return MeshReading(
-        reachable=True,
-        error=error,
-        node_id=h.node_id,
-        role=h.role,
-        leader_id=h.leader_id,
-        alive_peers=h.active_peers,
-        selfplay_jobs=h.selfplay_jobs,
-        healthy=h.healthy,
-        uptime_s=h.uptime_s,
-        **base,
-    )
+    said = {**_said(h), **_said(s)}  # /status knows more and wins; /health adds ``healthy``
+    if said.get("uptime_s") is None and h is not None:
+        said["uptime_s"] = h.uptime_s
+    return MeshReading(reachable=True, error=error, **said, **base)
+
+
+def _said(info: HealthInfo | StatusInfo | None) -> dict[str, Any]:
+    """The info's fields as :class:`MeshReading` arguments (they share their names); {} for None."""
+    return {} if info is None else {f.name: getattr(info, f.name) for f in fields(info)}
 
 
 class _Answer(Exception):
     """An HTTP answer that is not a 200; the message is the one-line reason."""
 
 
-class P2PSource:
+class P2PSource(PooledClient):
     """Polls every configured orchestrator concurrently; each costs at most its own timeout.
 
     One pooled client for all of them, kept across cycles. Close with :meth:`aclose`.
@@ -296,19 +266,9 @@ class P2PSource:
         client: httpx.AsyncClient | None = None,
         max_body: int = MAX_BODY,
     ) -> None:
+        super().__init__(client or new_client(), max_body)
         self.configs = tuple(configs)
         self._clock = clock
-        self._client = client or new_client()
-        self._max_body = max_body
-
-    async def __aenter__(self) -> P2PSource:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def read(self) -> tuple[MeshReading, ...]:
         """One reading per configured orchestrator, in config order; never raises (but cancellation)."""
@@ -331,7 +291,7 @@ class P2PSource:
             if isinstance(answer, _Answer):
                 parsed.append(ProbeError("p2p", str(answer)))
             elif isinstance(answer, BaseException):
-                failures.append(self._reason(answer, config.timeout))
+                failures.append(failure_reason(answer, config.timeout))
                 parsed.append(None)
             elif parser is parse_health:
                 parsed.append(parse_health(answer))
@@ -346,23 +306,11 @@ class P2PSource:
             health = ProbeError("p2p health", failures[0])
         return to_reading(config, at, health, status)
 
-    def _reason(self, exc: BaseException, timeout: float) -> str:
-        if isinstance(exc, TimeoutError):
-            return f"timeout after {timeout:g}s"
-        if isinstance(exc, httpx.HTTPError):
-            return describe(exc, timeout)
-        if isinstance(exc, BodyTooLarge):
-            return str(exc)
-        return f"error: {type(exc).__name__}: {clean(str(exc), limit=80)}"
-
     async def _get(self, url: str, timeout: float) -> bytes:
         async with asyncio.timeout(timeout):
-            request = self._client.build_request("GET", url, timeout=httpx.Timeout(timeout))
-            response = await self._client.send(request, stream=True)
-            try:
-                body = await read_capped(response, self._max_body)
-            finally:
-                await response.aclose()
+            response, body = await self.fetch(
+                self._client.build_request("GET", url, timeout=httpx.Timeout(timeout))
+            )
         if response.status_code != 200:
             words = error_words(body)
             raise _Answer(

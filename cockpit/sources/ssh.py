@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import random
 import socket
 import time
@@ -23,6 +24,11 @@ from cockpit.config import JUMP_SPEC_RE, Cluster, NodeConfig, expand_path
 from cockpit.model import DownReason
 from cockpit.secrets import SecretError
 from cockpit.sources.hostkeys import HostKeyPolicy
+
+# asyncssh logs every exec request at INFO ("Command: ..."), rendered secrets included; it must
+# never say more than warnings, whatever level the rest of the process logs at.
+asyncssh.set_log_level(logging.WARNING)
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 MAX_OUTPUT = 4 * 1024 * 1024
 # AES-GCM first: with AES-NI it costs one library call per packet, where asyncssh's

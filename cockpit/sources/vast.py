@@ -37,15 +37,15 @@ from cockpit.fleet_model import Instance, InstancesReading
 from cockpit.model import ProbeError
 from cockpit.sanitize import clean
 from cockpit.secrets import SecretError, redact
-from cockpit.sources.http import describe
+from cockpit.sources.http import failure_reason
 from cockpit.sources.jsonapi import (
     BodyTooLarge,
+    PooledClient,
     count,
     error_words,
     loads,
     new_client,
     number,
-    read_capped,
     string,
 )
 
@@ -164,7 +164,7 @@ def _status_message(status: int, body: bytes) -> str:
 # -- the client -------------------------------------------------------------------------------
 
 
-class VastClient:
+class VastClient(PooledClient):
     """Reads the account's instances and stops or destroys them; one pooled connection.
 
     :meth:`instances` never raises: it returns the last good list with an error and its age. After
@@ -181,11 +181,10 @@ class VastClient:
         max_body: int = MAX_BODY,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
+        super().__init__(client or new_client(max_connections=8), max_body)
         self.config = config
         self.base = config.url.rstrip("/")
         self._clock = clock
-        self._client = client or new_client(max_connections=8)
-        self._max_body = max_body
         self._sleep = sleep
         self._last: tuple[Instance, ...] = ()
         self._last_at: float | None = None
@@ -193,15 +192,6 @@ class VastClient:
         self._backoff = 0.0
         self.api = "v0"
         """``v1`` once v0 has answered 410 Gone."""
-
-    async def __aenter__(self) -> VastClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -217,14 +207,10 @@ class VastClient:
         try:
             async with asyncio.timeout(self.config.timeout):
                 rows = await self._list(key)
-        except TimeoutError:
-            return self._stale(self._clock(), f"timeout after {self.config.timeout:g}s")
         except ApiError as exc:
             return self._failed(exc, key)
-        except httpx.HTTPError as exc:
-            return self._stale(self._clock(), describe(exc, self.config.timeout))
-        except BodyTooLarge as exc:
-            return self._stale(self._clock(), str(exc))
+        except (TimeoutError, httpx.HTTPError, BodyTooLarge) as exc:
+            return self._stale(self._clock(), failure_reason(exc, self.config.timeout))
         at = self._clock()
         self._last, self._last_at, self._backoff = rows, at, 0.0
         return InstancesReading(at=at, instances=rows, ok=True, data_at=at)
@@ -304,11 +290,7 @@ class VastClient:
             headers=headers,
             timeout=httpx.Timeout(self.config.timeout),
         )
-        response = await self._client.send(request, stream=True)
-        try:
-            data = await read_capped(response, self._max_body)
-        finally:
-            await response.aclose()
+        response, data = await self.fetch(request)
         if response.status_code == 429:
             wait = retry_after(response.headers.get("retry-after"), self._clock())
             raise ApiError(_status_message(429, data), 429, wait)
@@ -346,12 +328,9 @@ class VastClient:
                     status, data = await self._send(method, path, key, body=body)
             except ApiError as exc:
                 status, message, wait = exc.status, redact(str(exc), [key]), exc.retry_after
-            except TimeoutError:
-                return ApiResult(False, None, f"timeout after {self.config.timeout:g}s", self._since(started))
-            except httpx.HTTPError as exc:
-                return ApiResult(False, None, describe(exc, self.config.timeout), self._since(started))
-            except BodyTooLarge as exc:
-                return ApiResult(False, None, str(exc), self._since(started))
+            except (TimeoutError, httpx.HTTPError, BodyTooLarge) as exc:
+                reason = failure_reason(exc, self.config.timeout)
+                return ApiResult(False, None, reason, self._since(started))
             else:
                 if status not in RETRYABLE:
                     break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,8 +14,7 @@ from cockpit.config import Expect, ServiceConfig
 from cockpit.sim.http import ServiceSim, ServiceSims
 from cockpit.sim.server import SimError
 from cockpit.sources.http import ServiceProber
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+from tests.raw_server import raw_server
 
 
 def _service(
@@ -32,36 +31,6 @@ async def sim(service: ServiceConfig, **options: object) -> AsyncIterator[Servic
         yield server
     finally:
         await server.stop()
-
-
-@contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[tuple[str, list[int]]]:
-    """A bare TCP server for answers no product sends on purpose; yields its base URL and a hit list."""
-    hits: list[int] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
-        hits.append(1)
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            tasks.discard(task)
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", hits
-    finally:
-        server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.sleep(0)
 
 
 async def _head(reader: asyncio.StreamReader) -> bytes:

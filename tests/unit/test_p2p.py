@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from cockpit.sim.server import SimError
 from cockpit.sim.vast import demo_instances
 from cockpit.sources.p2p import HealthInfo, P2PSource, StatusInfo, parse_health, parse_status, to_reading
 from cockpit.sources.vast import VastClient
+from tests.raw_server import raw_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "p2p"
 T = 1767225600.0
@@ -143,6 +144,27 @@ def test_health() -> None:
     assert health == HealthInfo(True, "lambda-h100", "follower", "mac-studio", 17, 48, 93622.41)
     failing = parse_health(fixture("health_error_500.json"))
     assert isinstance(failing, HealthInfo) and failing.healthy is False
+
+
+def test_reading_from_both_endpoints_and_from_health_alone() -> None:
+    config = P2PConfig(name="h100", url="http://127.0.0.1")
+    health = parse_health(fixture("health.json"))
+    assert isinstance(health, HealthInfo)
+    s = status("status_follower_2025.json")  # this release's /status has no uptime_seconds
+    both = to_reading(config, T, health, s)
+    assert (both.node_id, both.role, both.alive_peers, both.peers) == (
+        s.node_id,
+        s.role,
+        s.alive_peers,
+        s.peers,
+    )
+    assert (both.healthy, both.uptime_s, both.error) == (True, 93622.41, None)
+    alone = to_reading(config, T, health, ProbeError("p2p status", "timeout after 5s"))
+    assert (alone.node_id, alone.leader_id, alone.alive_peers, alone.selfplay_jobs) == (
+        "lambda-h100", "mac-studio", 17, 48
+    )  # fmt: skip
+    assert (alone.healthy, alone.uptime_s, alone.peers) == (True, 93622.41, ())
+    assert alone.error == "status: timeout after 5s"
 
 
 @pytest.mark.parametrize(
@@ -283,36 +305,6 @@ async def test_slow_orchestrator_costs_only_its_timeout() -> None:
     assert took < 2.0
 
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[str]:
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        tasks.add(task)
-        try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            tasks.discard(task)
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
-
-
 def http(status: int, body: bytes, ctype: str = "application/json; charset=utf-8") -> bytes:
     head = f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
@@ -327,7 +319,10 @@ async def test_health_answers_while_status_hangs() -> None:
         else:
             await asyncio.sleep(30)
 
-    async with raw_server(handler) as url, P2PSource([P2PConfig(name="h", url=url, timeout=0.3)]) as source:
+    async with (
+        raw_server(handler) as (url, _),
+        P2PSource([P2PConfig(name="h", url=url, timeout=0.3)]) as source,
+    ):
         (reading,) = await source.read()
     assert reading.reachable and reading.error == "status: timeout after 0.3s"
     assert (reading.node_id, reading.leader_id, reading.alive_peers) == ("lambda-h100", "mac-studio", 17)
@@ -343,7 +338,7 @@ async def test_status_504_and_health_500_are_read_as_the_orchestrator_said() -> 
                 writer.write(http(504, fixture("status_timeout_504.json")))
             await writer.drain()
 
-    async with raw_server(handler) as url, P2PSource([P2PConfig(name="h", url=url)]) as source:
+    async with raw_server(handler) as (url, _), P2PSource([P2PConfig(name="h", url=url)]) as source:
         (reading,) = await source.read()
     assert reading.reachable
     assert reading.error == "HTTP 500: 'NoneType' object has no attribute 'is_healthy'"
@@ -356,7 +351,7 @@ async def test_not_an_orchestrator() -> None:
             writer.write(http(200, b"<html><title>Welcome to nginx!</title></html>", "text/html"))
             await writer.drain()
 
-    async with raw_server(handler) as url, P2PSource([P2PConfig(name="h", url=url)]) as source:
+    async with raw_server(handler) as (url, _), P2PSource([P2PConfig(name="h", url=url)]) as source:
         (reading,) = await source.read()
     assert reading.reachable and reading.error == "not JSON (an HTML page)"
 

@@ -12,7 +12,7 @@ import pytest
 from cockpit.config import load_cluster
 from cockpit.engine import Engine
 from cockpit.sim import SimCluster
-from cockpit.sim.scenarios import SCENARIOS, apply
+from cockpit.sim.scenarios import FLEET_SCENARIOS, SCENARIOS, apply
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ async def _alerts_until(engine: Engine, clock: Clock, wanted: set[tuple[str, str
     raise AssertionError(f"never raised {wanted - seen}; alerts were {sorted(seen)}")
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n not in FLEET_SCENARIOS])
 async def test_each_scenario_is_spotted(tmp_path: Path, name: str) -> None:
     clock = Clock()
     sim, engine = await _demo(tmp_path, clock)
