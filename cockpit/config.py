@@ -253,6 +253,7 @@ class SimCluster(Strict):
 
 from cockpit.actions.schema import ActionConfig  # noqa: E402  (it builds on Strict and Name above)
 from cockpit.fleet_config import CostConfig, FleetThresholds, P2PConfig, VastConfig  # noqa: E402
+from cockpit.prom_config import KubeConfig, NvmlConfig, PanelConfig, PrometheusConfig  # noqa: E402
 
 
 class Cluster(Strict):
@@ -262,7 +263,8 @@ class Cluster(Strict):
     """Seconds between reads of containers, units and GPU processes (they change slowly; an
     action's node is re-read at once when the action ends)."""
     ssh: SshDefaults = SshDefaults()
-    nodes: list[NodeConfig] = Field(min_length=1)
+    nodes: list[NodeConfig] = []
+    """At least one, unless ``prometheus.discover`` finds them."""
     thresholds: Thresholds = Thresholds()
     services: list[ServiceConfig] = []
     p2p: list[P2PConfig] = []
@@ -270,6 +272,11 @@ class Cluster(Strict):
     vast: VastConfig | None = None
     cost: CostConfig | None = None
     fleet_thresholds: FleetThresholds = FleetThresholds()
+    prometheus: PrometheusConfig | None = None
+    """Read nodes and GPUs from Prometheus (node_exporter, DCGM): the path past hundreds of nodes."""
+    panels: list[PanelConfig] = []
+    kube: KubeConfig | None = None
+    nvml: NvmlConfig | None = None
     actions: list[ActionConfig] = []
     """Runbook remediations added to (or, with ``override: true``, replacing) the built-ins."""
     read_only: bool = False
@@ -422,6 +429,10 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
         loc, message = describe_errors(errors, Cluster, doc.data)
         unknown = any(e["type"] == "extra_forbidden" for e in errors[:1])
         raise doc.error(loc, message, at_key=unknown) from None
+    if not cluster.nodes and not (cluster.prometheus and cluster.prometheus.discover):
+        if "nodes" not in doc.data:
+            raise doc.error(("nodes",), "required field is missing (expected nodes: at the top level)", at_key=True)
+        raise doc.error(("nodes",), "the list is empty (expected at least 1 item, or prometheus.discover)")
     _check_references(doc, cluster)
     _check_services(doc, cluster)
     _check_actions(doc, cluster)

@@ -70,11 +70,11 @@ MALFORMED = [
         "cluster: c\n",
         "1:1: nodes: required field is missing (expected nodes: at the top level)",
     ),
-    ("empty-nodes", "cluster: c\nnodes: []\n", "2:8: nodes: the list is empty (expected at least 1 item)"),
+    ("empty-nodes", "cluster: c\nnodes: []\n", "2:8: nodes: the list is empty (expected at least 1 item, or prometheus.discover)"),
     (
         "unknown-top-level-key",
         "cluster: c\nclsuter: x\n" + NODE,
-        "2:1: clsuter: unknown field (expected one of: cluster, refresh, workload_refresh, ssh, nodes, thresholds, services, p2p, vast, cost, fleet_thresholds, actions, read_only, keys, sim)",
+        "2:1: clsuter: unknown field (expected one of: cluster, refresh, workload_refresh, ssh, nodes, thresholds, services, p2p, vast, cost, fleet_thresholds, prometheus, panels, kube, nvml, actions, read_only, keys, sim)",
     ),
     (
         "unknown-node-key",
@@ -286,7 +286,7 @@ MALFORMED = [
     (
         "newline-in-unknown-key",
         'cluster: c\n"bad\\nname": 1\n' + NODE,
-        "2:1: 'bad\\nname': unknown field (expected one of: cluster, refresh, workload_refresh, ssh, nodes, thresholds, services, p2p, vast, cost, fleet_thresholds, actions, read_only, keys, sim)",
+        "2:1: 'bad\\nname': unknown field (expected one of: cluster, refresh, workload_refresh, ssh, nodes, thresholds, services, p2p, vast, cost, fleet_thresholds, prometheus, panels, kube, nvml, actions, read_only, keys, sim)",
     ),
 ]
 

@@ -1,0 +1,498 @@
+"""The PromQL a cycle sends, and pure functions from Prometheus's JSON answers to readings.
+
+A cycle costs a fixed set of instant queries whatever the cluster's size: ``up``, one per fast GPU
+value (util, temperature, power, memory used), one for host gauges, one for CPU, one for vLLM's
+gauges, one per panel; the 5-minute-window signals (:func:`window_queries`) every
+``window_refresh_s``; identities, totals and disks (:func:`slow_queries`) every ``slow_refresh_s``.
+Each is aggregated ``by`` only the labels we read, so 16,000 GPU series come back as compact JSON
+rather than with dcgm-exporter's ten labels each. Everything here is pure: the tests feed it the
+bodies a real Prometheus returned (tests/fixtures/prometheus).
+
+Metric names are the real exporters': dcgm-exporter's ``DCGM_FI_DEV_*`` (FB in MiB, power in W),
+node_exporter's ``node_*`` and vLLM's ``vllm:*`` (``gpu_cache_usage_perc``, renamed
+``kv_cache_usage_perc`` in vLLM 0.10; both are read). A disk's use is df's ``used / (used + avail)``
+rounded up, as the SSH probe reads it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cockpit.model import Disk, GpuReading, HostReading, ProbeError
+from cockpit.sanitize import clean
+from cockpit.sources.prom_model import PanelSeries, PanelValue, PromAlert, PromNode, Signal, Target
+
+GPU_FAST = {
+    "util": "DCGM_FI_DEV_GPU_UTIL",
+    "temp": "DCGM_FI_DEV_GPU_TEMP",
+    "power": "DCGM_FI_DEV_POWER_USAGE",
+    "used": "DCGM_FI_DEV_FB_USED",
+}
+GPU_SLOW = {"total": "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE", "limit": "DCGM_FI_DEV_POWER_MGMT_LIMIT"}
+"""Memory total (FB used + free, in MiB) and the power limit change by an operator's hand, not by
+the second."""
+HOST_FAST = {
+    "node_load1": "load1",
+    "node_load5": "load5",
+    "node_load15": "load15",
+    "node_memory_MemAvailable_bytes": "mem_available",
+    "node_time_seconds": "time",
+}
+HOST_SLOW = {"node_memory_MemTotal_bytes": "mem_total", "node_boot_time_seconds": "boot"}
+HOST_FIELDS = {**HOST_FAST, **HOST_SLOW}
+FS_FIELDS = {"node_filesystem_size_bytes": "size", "node_filesystem_free_bytes": "free",
+             "node_filesystem_avail_bytes": "avail"}  # fmt: skip
+VLLM_FIELDS = {
+    "vllm:gpu_cache_usage_perc": "kv_cache",
+    "vllm:kv_cache_usage_perc": "kv_cache",
+    "vllm:num_requests_running": "running",
+    "vllm:num_requests_waiting": "waiting",
+}
+PSEUDO_FS = ("tmpfs", "devtmpfs", "overlay", "squashfs", "ramfs", "fuse.lxcfs", "nsfs")
+SKIPPED_MOUNTS = ("/proc", "/sys", "/dev", "/run")
+"""The mounts the SSH probe's ``parse_df`` skips, so both sources list the same disks."""
+LABEL_LIMIT = 256
+Series = tuple[dict[str, str], float | None]
+
+
+def _names(fields: Iterable[str]) -> str:
+    return "|".join(fields)
+
+
+def queries(node_label: str, gpu_label: str, rate_window: str) -> dict[str, str]:
+    """The fast queries, sent every cycle; each ``by`` keeps only the labels that are read.
+
+    Prometheus's cost is per series touched (16,000 GPUs x 4 values, 16,000 CPUs' idle counters),
+    so a GPU metric is one query (they run in parallel) and CPU reads only the ``idle`` counters:
+    busy = 1 - idle seconds per second / CPUs, the usual node_exporter formula (iowait counts as
+    busy here, where the SSH probe counts it as idle: a few tenths of a percent on most nodes).
+    """
+    n, g = node_label, gpu_label
+    out = {"up": "up"}
+    out.update({f"gpu:{field}": f"max by ({g}, gpu) ({metric})" for field, metric in GPU_FAST.items()})
+    out["host"] = f'max by (__name__, {n}) ({{__name__=~"{_names(HOST_FAST)}"}})'
+    out["cpu_idle"] = f'sum by ({n}) (rate(node_cpu_seconds_total{{mode="idle"}}[{rate_window}]))'
+    out["vllm"] = f'max by (__name__, {n}, model_name) ({{__name__=~"{_names(VLLM_FIELDS)}"}})'
+    return out
+
+
+def window_queries(node_label: str) -> dict[str, str]:
+    """Signals over 5-minute ``rate()`` windows (TTFT p95, tokens/s, Ray Serve replicas): they move
+    slowly by construction and cost Prometheus the most, so they run every ``window_refresh_s``."""
+    n = node_label
+    ray = "ray_serve_deployment_replica_healthy"
+    out = {}
+    out["ttft"] = (
+        f"histogram_quantile(0.95, sum by (le, {n}, model_name) (rate(vllm:time_to_first_token_seconds_bucket[5m])))"
+    )
+    out["tokens"] = f"sum by ({n}, model_name) (rate(vllm:generation_tokens_total[5m]))"
+    out["ray"] = (
+        f'label_replace(sum by (application, deployment) ({ray}), "signal", "replicas_healthy", "", "")'
+        f' or label_replace(count by (application, deployment) ({ray}), "signal", "replicas", "", "")'
+        " or label_replace(sum by (application, deployment) "
+        '(increase(ray_serve_deployment_replica_starts_total[5m])), "signal", "replica_restarts", "", "")'
+    )
+    return out
+
+
+def slow_queries(node_label: str, gpu_label: str) -> dict[str, str]:
+    """What changes rarely (identities, totals, disks): sent on the first cycle and then every
+    ``slow_refresh_s``, or at once when a GPU shows up that they do not describe yet."""
+    n, g = node_label, gpu_label
+    out = {"gpu_ids": f"group by ({g}, gpu, UUID, modelName) (DCGM_FI_DEV_GPU_UTIL)"}
+    out.update({f"gpu:{field}": f"max by ({g}, gpu) ({metric})" for field, metric in GPU_SLOW.items()})
+    out["host_static"] = f'max by (__name__, {n}) ({{__name__=~"{_names(HOST_SLOW)}"}})'
+    out["fs"] = f'max by (__name__, {n}, device, fstype, mountpoint) ({{__name__=~"{_names(FS_FIELDS)}"}})'
+    out["cpu_count"] = f'count by ({n}) (node_cpu_seconds_total{{mode="idle"}})'
+    return out
+
+
+# -- the response envelope ------------------------------------------------------------------------
+
+
+def parse_query(doc: Any, what: str = "query") -> list[Series] | ProbeError:
+    """``/api/v1/query``'s JSON -> (labels, value) pairs; a scalar is one pair with no labels.
+
+    Values that are not finite (NaN from a quantile over no data, ±Inf) read as None.
+    """
+    if not isinstance(doc, dict):
+        return ProbeError(what, "answer is not a JSON object")
+    if doc.get("status") != "success":
+        kind = clean(str(doc.get("errorType") or "error"), limit=40)
+        message = clean(str(doc.get("error") or "no reason given"), limit=300)
+        return ProbeError(what, f"{kind}: {message}")
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        return ProbeError(what, "answer has no data")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar":
+        return [({}, _value(result))]
+    if kind != "vector":
+        return ProbeError(what, f"expected an instant vector, got {clean(str(kind), limit=20)}")
+    if not isinstance(result, list):
+        return ProbeError(what, "vector result is not a list")
+    out: list[Series] = []
+    append, isfinite = out.append, math.isfinite
+    for item in result:
+        # The fast path (16,000 GPUs x 4 values a cycle); anything odd goes the careful way.
+        try:
+            labels, pair = item["metric"], item["value"]
+            value = float(pair[1]) if type(pair[1]) is str and len(pair) == 2 else None
+        except (TypeError, KeyError, IndexError, ValueError):
+            labels = item.get("metric") if isinstance(item, dict) else None
+            value = None
+        if type(labels) is dict:
+            append((labels, value if value is not None and isfinite(value) else None))
+    return out
+
+
+def text(labels: Mapping[str, Any], key: str) -> str:
+    """A label value kept for display, sanitized; "" when absent or not a string.
+
+    Labels are left raw by :func:`parse_query` (16,000 GPUs are ~400,000 label values a cycle, most
+    of them only compared) and cleaned here, where one is kept.
+    """
+    value = labels.get(key)
+    return clean(value, limit=LABEL_LIMIT) if isinstance(value, str) else ""
+
+
+def _value(pair: Any) -> float | None:
+    if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[1], str):
+        return None
+    try:
+        value = float(pair[1])
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+# -- which node a series belongs to -------------------------------------------------------------
+
+
+def node_key(value: str) -> str:
+    """A label value without its ``:port`` (``10.0.0.5:9100``, ``[fd00::5]:9100``, ``gpu-01``)."""
+    if value.startswith("["):
+        host, sep, _ = value[1:].partition("]")
+        return host if sep else value
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIndex:
+    """Label value -> node name: configured names and hosts, then discovered nodes (if enabled)."""
+
+    known: Mapping[str, str]
+    discovered: frozenset[str] = frozenset()
+    _memo: dict[Any, str | None] = field(default_factory=dict, compare=False, repr=False)
+    """Label value -> node, for this cycle: an instance label repeats once per GPU and metric."""
+
+    @classmethod
+    def build(cls, names: Iterable[str], aliases: Mapping[str, str] | None = None) -> NodeIndex:
+        known = {name: name for name in names}
+        for alias, name in (aliases or {}).items():
+            known.setdefault(alias, name)
+        return cls(known)
+
+    def with_discovered(self, keys: Iterable[str]) -> NodeIndex:
+        return NodeIndex(self.known, frozenset(k for k in keys if k and k not in self.known))
+
+    def node(self, labels: Mapping[str, str], label: str) -> str | None:
+        value = labels.get(label)
+        try:
+            return self._memo[value]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value from a hostile answer
+            return None
+        name = self._resolve(value)
+        self._memo[value] = name
+        return name
+
+    def _resolve(self, value: Any) -> str | None:
+        if not value or not isinstance(value, str):
+            return None
+        key = node_key(value)
+        name = self.known.get(key) or self.known.get(value)
+        if name is not None:
+            return name
+        if not self.discovered:
+            return None
+        key = clean(key, limit=LABEL_LIMIT)
+        return key if key in self.discovered else None
+
+
+def discover_keys(up: list[Series], job: str, label: str) -> list[str]:
+    return [node_key(text(labels, label)) for labels, _ in up if labels.get("job") == job]
+
+
+def map_targets(up: list[Series], index: NodeIndex, label: str) -> dict[str, list[Target]]:
+    out: dict[str, list[Target]] = {}
+    for labels, value in up:
+        name = index.node(labels, label)
+        if name is not None:
+            target = Target(text(labels, "job"), text(labels, "instance"), value == 1.0)
+            out.setdefault(name, []).append(target)
+    return out
+
+
+# -- host and GPUs -------------------------------------------------------------------------------
+
+
+def map_host(
+    gauges: list[Series],
+    filesystems: list[Series],
+    cpu_idle: list[Series],
+    cpu_count: list[Series],
+    index: NodeIndex,
+    label: str,
+) -> dict[str, HostReading]:
+    """node_exporter series -> a HostReading per node that has any of them."""
+    values: dict[str, dict[str, float | None]] = {}
+    for labels, value in gauges:
+        name = index.node(labels, label)
+        part = HOST_FIELDS.get(labels.get("__name__", ""))
+        if name is not None and part is not None:
+            values.setdefault(name, {})[part] = value
+    cpus = {name: value for name, value in _by_node(cpu_count, index, label) if value}
+    busy: dict[str, float | None] = {}
+    for name, idle in _by_node(cpu_idle, index, label):
+        count = cpus.get(name)
+        share = None if idle is None or not count else min(1.0, max(0.0, idle / count))
+        busy[name] = None if share is None else round(100.0 * (1.0 - share), 1)
+    disks = _map_disks(filesystems, index, label)
+    out = {}
+    for name in set(values) | set(busy) | set(disks):
+        v = values.get(name, {})
+        boot, now = v.get("boot"), v.get("time")
+        total, available = v.get("mem_total"), v.get("mem_available")
+        out[name] = HostReading(
+            load1=v.get("load1"),
+            load5=v.get("load5"),
+            load15=v.get("load15"),
+            cpu_pct=busy.get(name),
+            mem_total_bytes=int(total) if total is not None else None,
+            mem_available_bytes=int(available) if available is not None else None,
+            uptime_s=max(0.0, now - boot) if boot is not None and now is not None else None,
+            disks=disks.get(name, ()),
+        )
+    return out
+
+
+def _by_node(series: list[Series], index: NodeIndex, label: str) -> list[tuple[str, float | None]]:
+    out = []
+    for labels, value in series:
+        name = index.node(labels, label)
+        if name is not None:
+            out.append((name, value))
+    return out
+
+
+def _map_disks(series: list[Series], index: NodeIndex, label: str) -> dict[str, tuple[Disk, ...]]:
+    raw: dict[tuple[str, str, str], dict[str, float | None]] = {}
+    fstypes: dict[tuple[str, str, str], str] = {}
+    for labels, value in series:
+        name = index.node(labels, label)
+        part = FS_FIELDS.get(labels.get("__name__", ""))
+        if name is None or field is None:
+            continue
+        key = (name, text(labels, "mountpoint"), text(labels, "device"))
+        raw.setdefault(key, {})[part] = value
+        fstypes[key] = text(labels, "fstype")
+    out: dict[str, list[Disk]] = {}
+    for key in sorted(raw):
+        name, mount, device = key
+        if (fstypes[key] in PSEUDO_FS and mount != "/") or mount.startswith(SKIPPED_MOUNTS):
+            continue
+        v = raw[key]
+        size, free, avail = v.get("size"), v.get("free"), v.get("avail")
+        used = size - free if size is not None and free is not None else None
+        pct = None
+        if used is not None and avail is not None and used + avail > 0:
+            whole, spare = int(used), int(avail)
+            pct = float(-(-whole * 100 // (whole + spare)))  # df: integer percent, rounded up
+        out.setdefault(name, []).append(
+            Disk(
+                mount=mount,
+                filesystem=device,
+                size_bytes=_int(size),
+                used_bytes=_int(used),
+                avail_bytes=_int(avail),
+                used_pct=pct,
+            )
+        )
+    return {name: tuple(disks) for name, disks in out.items()}
+
+
+def _int(value: float | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+def map_gpus(
+    ids: list[Series], values: Mapping[str, list[Series]], index: NodeIndex, label: str
+) -> dict[str, tuple[GpuReading, ...]]:
+    """dcgm-exporter series -> GPUs per node, by index. ``values`` maps a field (``util``, ``temp``,
+    ``power``, ``used``, ``total``, ``limit``) to its series; only boards with values are listed."""
+    boards: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def key(labels: Mapping[str, Any]) -> tuple[str, int] | None:
+        name = index.node(labels, label)
+        gpu = labels.get("gpu", "")
+        if name is None or not (isinstance(gpu, str) and gpu.isascii() and gpu.isdigit()):
+            return None
+        return name, int(gpu)
+
+    for part, series in values.items():
+        for labels, value in series:
+            found = key(labels)
+            if found is not None:
+                boards.setdefault(found, {})[part] = value
+    for labels, _ in ids:
+        found = key(labels)
+        if found in boards:  # identities of boards that report values; a gone board stays gone
+            boards[found].update(uuid=text(labels, "UUID"), model=text(labels, "modelName"))
+    out: dict[str, list[GpuReading]] = {}
+    for (name, index_), b in sorted(boards.items()):
+        used = b.get("used")
+        out.setdefault(name, []).append(
+            GpuReading(
+                index=index_,
+                name=b.get("model") or None,
+                uuid=b.get("uuid") or None,
+                util_pct=b.get("util"),
+                mem_used_mib=used,
+                mem_total_mib=b.get("total"),
+                temp_c=b.get("temp"),
+                power_w=b.get("power"),
+                power_limit_w=b.get("limit"),
+            )
+        )
+    return {name: tuple(gpus) for name, gpus in out.items()}
+
+
+def assemble(
+    targets: Mapping[str, list[Target]],
+    hosts: Mapping[str, HostReading],
+    gpus: Mapping[str, tuple[GpuReading, ...]],
+    index: NodeIndex,
+    configured: Iterable[str],
+) -> tuple[tuple[PromNode, ...], tuple[str, ...]]:
+    """One PromNode per node any series names, configured ones first; and the configured ones missing."""
+    configured = list(dict.fromkeys(configured))
+    seen = set(targets) | set(hosts) | set(gpus)
+    order = [n for n in configured if n in seen] + sorted(seen - set(configured))
+    nodes = tuple(
+        PromNode(
+            name=name,
+            targets=tuple(targets.get(name, ())),
+            host=hosts.get(name),
+            gpus=gpus.get(name),
+            discovered=name in index.discovered,
+        )
+        for name in order
+    )
+    return nodes, tuple(n for n in configured if n not in seen)
+
+
+# -- inference, panels, alerts -------------------------------------------------------------------
+
+
+def map_signals(
+    vllm: list[Series],
+    ttft: list[Series],
+    tokens: list[Series],
+    ray: list[Series],
+    index: NodeIndex,
+    label: str,
+) -> tuple[Signal, ...]:
+    out: list[Signal] = []
+
+    def vllm_signal(metric: str, labels: Mapping[str, str], value: float | None) -> Signal:
+        node = index.node(labels, label)
+        where = node or node_key(text(labels, label)) or "?"
+        return Signal(metric, f"vllm:{text(labels, 'model_name') or '?'}@{where}", value, node)
+
+    for labels, value in vllm:
+        part = VLLM_FIELDS.get(labels.get("__name__", ""))
+        if part is not None:
+            out.append(vllm_signal(part, labels, value))
+    out += [vllm_signal("ttft_p95_s", labels, value) for labels, value in ttft]
+    out += [vllm_signal("gen_tokens_s", labels, value) for labels, value in tokens]
+    for labels, value in ray:
+        metric = labels.get("signal", "")
+        subject = f"ray:{text(labels, 'application') or '?'}/{text(labels, 'deployment') or '?'}"
+        if metric in ("replicas", "replicas_healthy", "replica_restarts"):
+            out.append(Signal(metric, subject, value))
+    # One signal per (metric, subject): vLLM 0.10 exports both KV-cache names for a while.
+    unique = {(s.metric, s.subject): s for s in out}
+    return tuple(sorted(unique.values(), key=lambda s: (s.subject, s.metric)))
+
+
+def map_panel(name: str, unit: str, answer: list[Series] | ProbeError) -> PanelValue:
+    if isinstance(answer, ProbeError):
+        return PanelValue(name, unit, error=answer.reason)
+    series = [
+        PanelSeries(
+            ", ".join(f"{clean(str(k), limit=64)}={text(labels, k)}" for k in sorted(labels, key=str)), value
+        )
+        for labels, value in answer
+    ]
+    return PanelValue(name, unit, tuple(sorted(series, key=lambda s: s.labels)))
+
+
+def parse_alerts(doc: Any) -> tuple[PromAlert, ...] | ProbeError:
+    """``/api/v1/alerts`` -> alerts, firing first; timestamps are RFC 3339 with nanoseconds."""
+    if not isinstance(doc, dict) or doc.get("status") != "success":
+        reason = doc.get("error") if isinstance(doc, dict) else None
+        return ProbeError("alerts", clean(str(reason or "answer is not a success"), limit=300))
+    data = doc.get("data")
+    items = data.get("alerts") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return ProbeError("alerts", "answer has no alerts list")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("labels"), dict):
+            continue
+        labels = {
+            clean(str(k), limit=64): clean(str(v), limit=LABEL_LIMIT) for k, v in item["labels"].items()
+        }
+        notes = item.get("annotations") if isinstance(item.get("annotations"), dict) else {}
+        summary = notes.get("summary") or notes.get("description") or notes.get("message") or ""
+        value = item.get("value")
+        out.append(
+            PromAlert(
+                name=labels.get("alertname", "?"),
+                state=clean(str(item.get("state", "")), limit=16),
+                severity=labels.get("severity"),
+                summary=clean(str(summary), limit=300),
+                labels=tuple(sorted(labels.items())),
+                active_at=parse_rfc3339(item.get("activeAt")),
+                value=clean(str(value), limit=40) if value is not None else None,
+            )
+        )
+    out.sort(key=lambda a: (a.state != "firing", a.active_at or 0.0, a.name))
+    return tuple(out)
+
+
+def parse_rfc3339(text: Any) -> float | None:
+    """Prometheus's ``2024-06-01T12:00:00.123456789Z`` (or ``+02:00``) -> epoch seconds."""
+    from datetime import datetime
+
+    if not isinstance(text, str) or len(text) < 20:
+        return None
+    head, frac, zone = text[:19], "", text[19:]
+    if zone.startswith("."):
+        digits = zone[1:]
+        i = len(digits) - len(digits.lstrip("0123456789"))
+        frac, zone = digits[:i], digits[i:]
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    try:
+        moment = datetime.fromisoformat(head + zone)
+    except ValueError:
+        return None
+    return moment.timestamp() + (float("0." + frac) if frac else 0.0)
