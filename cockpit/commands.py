@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "peers": ("p2p", "mesh"),
     "instances": ("vast", "in"),
     "cost": ("$",),
+    "signals": ("golden", "vllm"),
+    "pods": ("po", "k8s"),
     "quit": ("q",),
 }
 """Command name -> its aliases, in the order completion offers them."""

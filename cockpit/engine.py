@@ -18,6 +18,7 @@ from cockpit.alerts import AlertTracker
 from cockpit.config import Cluster, NodeConfig
 from cockpit.fleet_reader import FleetReader, FleetView
 from cockpit.model import (
+    Alert,
     Container,
     CpuSample,
     GpuProcess,
@@ -28,6 +29,7 @@ from cockpit.model import (
     ServiceReading,
     Unit,
 )
+from cockpit.scale_reader import ScaleReader
 from cockpit.service_graph import blocked_by
 from cockpit.sources import containers as docker
 from cockpit.sources.gpu_procs import parse_cgroups, parse_compute_apps, with_containers
@@ -40,6 +42,7 @@ from cockpit.state import ClusterState, History, HistoryView, NodeState
 HISTORY_SECONDS = 15 * 60
 SERVICES = "\0services"
 FLEET = "\0fleet"
+SCALE = "\0scale"
 """In-flight key of the services probe (a name no node can have)."""
 CRASH_LOOP_MEMORY_S = 5 * 60
 """A container whose restart count rose is called crash-looping for this long: a loop that restarts
@@ -102,6 +105,9 @@ class Engine:
         self._recorded: dict[str, float] = {}
         self.prober = ServiceProber(clock=clock)
         self.fleet = FleetReader(cluster, clock) if FleetReader.wanted(cluster) else None
+        via = cluster.kube.via_node if cluster.kube else None
+        runner = self._kube_over_ssh if via else None
+        self.scale = ScaleReader(cluster, clock, runner) if ScaleReader.wanted(cluster) else None
         self._services: tuple[ServiceReading, ...] = ()
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
         self.alerts = AlertTracker(cluster.thresholds)
@@ -109,12 +115,14 @@ class Engine:
     async def cycle(self, wait: float | None = None) -> ClusterState:
         """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
         for node in self.cluster.nodes:
-            if node.name not in self._inflight:
+            if node.probes and node.name not in self._inflight:
                 self._start(node.name, self._poll(node))
         if self.cluster.services and SERVICES not in self._inflight:
             self._start(SERVICES, self._probe_services())
         if self.fleet is not None and FLEET not in self._inflight:
             self._start(FLEET, self._read_fleet())
+        if self.scale is not None and SCALE not in self._inflight:
+            self._start(SCALE, self._read_scale())
         pending = list(self._inflight.values())
         if pending:
             await asyncio.wait(pending, timeout=wait)
@@ -143,6 +151,26 @@ class Engine:
             await self.fleet.read()
         except Exception:  # the sources never raise by contract; a bug must not kill the loop
             return
+
+    async def _read_scale(self) -> None:
+        assert self.scale is not None
+        try:
+            await self.scale.read()
+        except Exception as exc:  # the sources never raise by contract; a bug must not kill the loop
+            self.scale.pods_error = f"{type(exc).__name__}: {exc}"
+
+    async def _kube_over_ssh(self, argv: list[str], timeout: float) -> tuple[str, str, int]:
+        """kubectl on the control node (``kube.via_node``), over its existing SSH connection."""
+        from cockpit.sources.kube import shell_command
+
+        node = self.cluster.kube.via_node if self.cluster.kube else None
+        if node is None:
+            return "", "no kube.via_node", 1
+        try:
+            result = await self.pool.run(node, shell_command(argv), timeout)
+        except (ConnectFailure, CommandFailure) as exc:
+            return "", str(exc), 255
+        return result.stdout, result.stderr, result.exit_status if result.exit_status is not None else 1
 
     def initial_state(self) -> ClusterState:
         """A state before any answer: every node listed, none judged yet."""
@@ -173,6 +201,8 @@ class Engine:
         await self.prober.aclose()
         if self.fleet is not None:
             await self.fleet.aclose()
+        if self.scale is not None:
+            await self.scale.aclose()
         await self.pool.close()
 
     def _timeout_for(self, node: NodeConfig) -> float:
@@ -428,6 +458,17 @@ class Engine:
             add((name, gpu.index, "power"), seq, gpu.power_w)
             add((name, gpu.index, "mem"), seq, gpu.mem_pct)
 
+    def _all_nodes(self) -> list[NodeConfig]:
+        """The configured nodes, then the ones Prometheus discovered."""
+        if self.scale is None:
+            return list(self.cluster.nodes)
+        return [*self.cluster.nodes, *self.scale.discovered()]
+
+    def _any_node_state(self, node: NodeConfig, now: float) -> NodeState:
+        if not node.probes and self.scale is not None and self.scale.prom is not None:
+            return self.scale.node_state(node)
+        return self._node_state(node, now)
+
     def _judge_fleet(self, nodes: tuple[NodeState, ...]) -> FleetView | None:
         if self.fleet is None:
             return None
@@ -438,7 +479,7 @@ class Engine:
         self._seq += 1
         seq = self._seq
         now = self._clock()
-        nodes = tuple(self._node_state(node, now) for node in self.cluster.nodes)
+        nodes = tuple(self._any_node_state(node, now) for node in self._all_nodes())
         for node in nodes:
             self._record_history(node, seq)
         state = ClusterState(
@@ -453,4 +494,13 @@ class Engine:
             blocked_by=blocked_by(self.cluster.services, {r.name: r for r in self._services}),
             fleet=self._judge_fleet(nodes),
         )
-        return replace(state, alerts=self.alerts.update(state), _index={})
+        alerts = self.alerts.update(state)
+        if self.scale is not None:
+            view = self.scale.view()
+            alerts = tuple(sorted((*alerts, *view.alerts), key=_alert_order))
+            state = replace(state, scale=view)
+        return replace(state, alerts=alerts, _index={})
+
+
+def _alert_order(alert: Alert) -> tuple[bool, float, str]:
+    return (alert.severity != "critical", alert.since or 0.0, alert.subject)

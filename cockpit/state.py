@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cockpit.config import Thresholds
 from cockpit.fleet_reader import FleetView
+
+if TYPE_CHECKING:
+    from cockpit.scale_reader import ScaleView
 from cockpit.model import (
     Alert,
     Container,
@@ -119,6 +123,8 @@ class ClusterState:
     blocked_by: dict[str, str] = field(default_factory=dict)
     """A failing service -> the failing service it depends on that explains it (the root cause)."""
     fleet: FleetView | None = None
+    scale: ScaleView | None = None
+    """Prometheus (golden signals, panels) and Kubernetes pods, when configured."""
     """The rented fleet (P2P mesh, cloud instances, cost), when the config has any of it."""
     _index: dict[str, NodeState] = field(default_factory=dict, compare=False, repr=False)
 

@@ -35,6 +35,7 @@ from widgets.fleet_rows import (
 from widgets.live_table import LiveTable
 from widgets.log_pane import LogPane
 from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
+from widgets.scale_rows import POD_COLUMNS, SIGNAL_COLUMNS, pod_rows, signal_rows
 from widgets.workload_rows import (
     CONTAINER_COLUMNS,
     SERVICE_COLUMNS,
@@ -55,6 +56,8 @@ VIEWS = {
     "peers": ("P2P mesh", PEER_COLUMNS),
     "instances": ("Cloud instances", INSTANCE_COLUMNS),
     "cost": ("Cost", COST_COLUMNS),
+    "signals": ("Inference golden signals", SIGNAL_COLUMNS),
+    "pods": ("Kubernetes pods", POD_COLUMNS),
 }
 
 
@@ -68,6 +71,8 @@ class DashboardScreen(Screen[None]):
         Binding("A", "focus_pane('alerts')", "Alerts", id="dashboard.alerts"),
         Binding("p", "show_view('peers')", "Peers", show=False, id="dashboard.peers"),
         Binding("i", "show_view('instances')", "Instances", show=False, id="dashboard.instances"),
+        Binding("S", "show_view('signals')", "Signals", show=False, id="dashboard.signals"),
+        Binding("O", "show_view('pods')", "Pods", show=False, id="dashboard.pods"),
         Binding("dollar_sign", "show_view('cost')", "Cost", show=False, key_display="$", id="dashboard.cost"),
         # Priority: the prompt must take focus before the keys typed right after it are handed to
         # the table (tmux delivers "/hydra" in one read). While the prompt is open they type.
@@ -177,6 +182,10 @@ class DashboardScreen(Screen[None]):
             rows = unit_rows(state)
         elif view in ("peers", "instances", "cost"):
             rows = self._fleet_rows(state, view)
+        elif view == "signals":
+            rows = signal_rows(state)
+        elif view == "pods":
+            rows = pod_rows(state)
         else:
             rows = service_rows(state, self._services)
         self.query_one(f"#{view}", LiveTable).reconcile(rows)
