@@ -465,9 +465,11 @@ class Engine:
         return [*self.cluster.nodes, *self.scale.discovered()]
 
     def _any_node_state(self, node: NodeConfig, now: float) -> NodeState:
-        if not node.probes and self.scale is not None and self.scale.prom is not None:
-            return self.scale.node_state(node)
-        return self._node_state(node, now)
+        if self.scale is None:
+            return self._node_state(node, now)
+        if not node.probes and self.scale.prom is not None:
+            return self.scale.with_local_gpus(self.scale.node_state(node))
+        return self.scale.with_local_gpus(self._node_state(node, now))
 
     def _judge_fleet(self, nodes: tuple[NodeState, ...]) -> FleetView | None:
         if self.fleet is None:

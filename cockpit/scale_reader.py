@@ -16,6 +16,7 @@ from cockpit.config import Cluster, NodeConfig
 from cockpit.golden import GoldenRules, prometheus_alerts
 from cockpit.model import Alert, GpuReading, HostReading, NodeStatus, ProbeError
 from cockpit.sources.kube import KubeSource, Pod, Runner
+from cockpit.sources.nvml import NvmlSource
 from cockpit.sources.prom_model import PromReading
 from cockpit.sources.prometheus import PrometheusSource
 from cockpit.state import NodeState
@@ -40,6 +41,9 @@ class ScaleReader:
         )
         self.rules = GoldenRules(panels=tuple(cluster.panels))
         self.kube = KubeSource(cluster.kube, kube_runner) if cluster.kube else None
+        self.nvml = NvmlSource() if cluster.nvml else None
+        self.local_gpus: tuple[GpuReading, ...] | ProbeError | None = None
+        """This machine's GPUs read through NVML, for the node ``nvml.node`` (it is this machine)."""
         self.reading: PromReading | None = None
         self.pods: tuple[Pod, ...] = ()
         self.pods_error: str | None = None
@@ -47,9 +51,11 @@ class ScaleReader:
 
     @classmethod
     def wanted(cls, cluster: Cluster) -> bool:
-        return cluster.prometheus is not None or cluster.kube is not None
+        return cluster.prometheus is not None or cluster.kube is not None or cluster.nvml is not None
 
     async def read(self) -> None:
+        if self.nvml is not None:
+            self.local_gpus = await self.nvml.aread()
         if self.prom is not None:
             self.reading = await self.prom.read([n.name for n in self.cluster.nodes], self._aliases)
         if self.kube is not None:
@@ -78,6 +84,14 @@ class ScaleReader:
             base, status=status, error=error, last_ok=reading.last_good or reading.at, host=host, gpus=gpus
         )
 
+    def with_local_gpus(self, state: NodeState) -> NodeState:
+        """The NVML node's GPUs come from this machine's driver, not from a remote probe."""
+        if self.cluster.nvml is None or state.name != self.cluster.nvml.node:
+            return state
+        if isinstance(self.local_gpus, tuple):
+            return replace(state, gpus=self.local_gpus, gpu_error=None, has_gpu_probe=True)
+        return state
+
     def discovered(self) -> list[NodeConfig]:
         if self.reading is None:
             return []
@@ -95,6 +109,9 @@ class ScaleReader:
             alerts = golden + prometheus_alerts(self.reading.alerts)
         if self.pods_error:
             alerts += (Alert("warning", "kubernetes", "kube_probe", f"kubernetes: {self.pods_error}"),)
+        if isinstance(self.local_gpus, ProbeError) and self.cluster.nvml is not None:
+            node = self.cluster.nvml.node
+            alerts += (Alert("warning", node, "nvml", f"{node}: NVML: {self.local_gpus.reason}"),)
         alerts += tuple(_pod_alerts(self.pods))
         return ScaleView(self.reading, self.pods, self.pods_error, alerts)
 

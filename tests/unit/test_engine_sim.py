@@ -13,6 +13,7 @@ import pytest
 from cockpit.config import Cluster
 from cockpit.engine import Engine
 from cockpit.model import NodeStatus
+from cockpit.prom_config import NvmlConfig
 from cockpit.sim import SimCluster
 
 
@@ -478,6 +479,25 @@ async def test_slow_parts_are_read_every_workload_refresh_and_kept_between(tmp_p
         engine.refresh_workloads("gpu-a")
         assert "compute-apps" in engine._script(cluster.nodes[0], first=False, workloads=True)
         assert calls is not None
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+async def test_nvml_node_without_a_driver_says_why_and_keeps_its_ssh_gpus(tmp_path: Path) -> None:
+    """This machine has no NVIDIA driver: the NVML source says so once, as a warning on its node,
+    and the node's GPUs still come from its SSH probe (a driver-equipped machine reads them locally:
+    bench/nvml_check.py on the GPU machine)."""
+    cluster = make_cluster(tmp_path, ["gpu-a"])
+    cluster = cluster.model_copy(update={"nvml": NvmlConfig(node="gpu-a")})
+    sim, cluster = await start_sim(tmp_path, cluster)
+    engine = Engine(cluster)
+    try:
+        state = await engine.cycle()
+        node = state.node("gpu-a")
+        assert node.status is NodeStatus.UP and len(node.gpus) == 1
+        nvml = [a for a in state.alerts if a.metric == "nvml"]
+        assert len(nvml) == 1 and "NVML" in nvml[0].message and nvml[0].subject == "gpu-a"
     finally:
         await engine.close()
         await sim.stop()
