@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -81,6 +83,8 @@ class ServiceProber(PooledClient):
         except Exception as exc:  # a hostile or broken server must never take the cycle down
             return _failed(service, shown, clock(), failure_reason(exc, service.timeout))
         verdict = judge(service, final.path, status, content_type, body, latency)
+        if service.kind == "triton" and verdict.ok and service.expect is None:
+            verdict = replace(verdict, detail=await self._triton_models(final) or verdict.detail)
         return ServiceReading(
             name=service.name,
             url=shown,
@@ -91,6 +95,28 @@ class ServiceProber(PooledClient):
             error=verdict.error,
             detail=verdict.detail,
         )
+
+    async def _triton_models(self, url: httpx.URL) -> str | None:
+        """Runbook 003: which models the Triton server serves (its repository index), best effort."""
+        index = url.copy_with(path="/v2/repository/index", query=None)
+        try:
+            response = await self._send(self._client.build_request("POST", index, content=b"{}"))
+            try:
+                body = await read_capped(response, 256 * 1024, unit="KiB")
+            finally:
+                await response.aclose()
+            models = json.loads(body) if response.status_code == 200 else None
+        except Exception:  # the health answer stands on its own; the index is a detail
+            return None
+        if not isinstance(models, list):
+            return None
+        ready = [
+            clean(str(m.get("name", "")))[:40]
+            for m in models
+            if isinstance(m, dict) and m.get("state") == "READY"
+        ]
+        shown = ", ".join(ready[:4]) + (f" +{len(ready) - 4}" if len(ready) > 4 else "")
+        return f"{len(ready)}/{len(models)} models ready: {shown}" if models else "no models"
 
     async def _fetch(self, service: ServiceConfig, url: str) -> tuple[int, str, bytes, httpx.URL, float]:
         """GET ``url`` (same-origin redirects followed): status, content type, body, final URL, latency."""

@@ -55,7 +55,7 @@ async def prober() -> AsyncIterator[ServiceProber]:
         ("grafana", "/api/health", "version 11.4.0"),
         ("prometheus", "/-/healthy", "healthy"),
         ("open-webui", "/health", "healthy"),
-        ("triton", "/v2/health/ready", "ready"),
+        ("triton", "/v2/health/ready", "2/2 models ready: densenet_onnx, text_recognition"),
         ("dns", "/", None),
         ("http", "/", None),
     ],
