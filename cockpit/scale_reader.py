@@ -10,24 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from cockpit.config import Cluster, NodeConfig
 from cockpit.golden import GoldenRules, prometheus_alerts
 from cockpit.model import Alert, GpuReading, HostReading, NodeStatus, ProbeError
+from cockpit.scale_model import ScaleView
 from cockpit.sources.kube import KubeSource, Pod, Runner
 from cockpit.sources.nvml import NvmlSource
 from cockpit.sources.prom_model import PromReading
 from cockpit.sources.prometheus import PrometheusSource
 from cockpit.state import NodeState
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleView:
-    prom: PromReading | None = None
-    pods: tuple[Pod, ...] = ()
-    pods_error: str | None = None
-    alerts: tuple[Alert, ...] = ()
 
 
 class ScaleReader:

@@ -11,13 +11,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from cockpit.config import Thresholds
 from cockpit.fleet_reader import FleetView
-
-if TYPE_CHECKING:
-    from cockpit.scale_reader import ScaleView
 from cockpit.model import (
     Alert,
     Container,
@@ -28,6 +24,7 @@ from cockpit.model import (
     ServiceReading,
     Unit,
 )
+from cockpit.scale_model import ScaleView
 
 SeriesKey = tuple[Hashable, ...]
 

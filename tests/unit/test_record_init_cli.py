@@ -36,3 +36,17 @@ def test_init_writes_a_config_that_loads_and_refuses_to_overwrite(tmp_path: Path
     assert (target.stat().st_mode & 0o777) == 0o600
     assert main(["init", "--ssh-config", str(ssh_config), "--output", str(target)]) != 0
     assert "nothing written" in capsys.readouterr().err
+
+
+def test_a_fleet_incident_replays_with_its_mesh_and_cost(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "partition.jsonl.gz"
+    config = ROOT / "examples" / "ringrift.yaml"
+    code = main(
+        ["record", str(out), "--config", str(config), "--demo", "--scenario", "partition", "--cycles", "2"]
+    )
+    assert code == 0, capsys.readouterr().err
+    state = Recording.load(out).at(1)
+    assert state.fleet is not None and state.fleet.cost is not None
+    leaders = {r.effective_leader_id or r.leader_id for r in state.fleet.mesh if r.reachable}
+    assert len(leaders) > 1, "the partition is in the recording"
