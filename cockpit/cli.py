@@ -33,6 +33,8 @@ SCENARIO_NAMES = (
     "partition",
     "not-joining",
     "cost-spike",
+    "k8s",
+    "kv-cache",
 )
 """The demo's incidents (cockpit/sim/scenarios.py); named here so --help needs no simulator import."""
 PACKAGED_DEMO = Path(__file__).with_name("data") / "demo.yaml"

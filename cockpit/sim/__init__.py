@@ -12,6 +12,10 @@ Typical use::
         sim.set_gpu("hydra-ai", 0, temp=91)
         sim.set_container("hydra-storage", "litellm", "crash-loop")
         sim.set_unit("hydra-ai", "tabbyapi", "failed")
+
+A config with ``prometheus:`` also gets the nodes' exporter pages and a real ``prometheus`` scraping
+them every second (:mod:`cockpit.sim.prom_stack`); one with ``kube: {via_node: X}`` gets ``kubectl``
+on node X, answering for the pods of :attr:`SimCluster.kube`.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ import asyncssh
 
 from cockpit.config import Cluster, cache_dir, expand_path
 from cockpit.sim import hostkeys
+from cockpit.sim.exporter import JOBS, SimExporter
 from cockpit.sim.fleet import POLLED, FleetSim
 from cockpit.sim.http import ServiceSims
+from cockpit.sim.kubectl import KubeSim
+from cockpit.sim.prom_stack import PromStack
 from cockpit.sim.server import NodeServer, SimError, loopback_address
 from cockpit.sim.world import Clock, NodeWorld
 
@@ -66,6 +73,14 @@ def _fleet_for(cluster: Cluster, ephemeral: bool, clock: Clock) -> FleetSim | No
         api_port = 0 if ephemeral else port
     serve = [p.name for p in cluster.p2p] or list(POLLED)
     return FleetSim(serve=serve, ports=ports, api_port=api_port, clock=clock)
+
+
+def _prometheus_for(cluster: Cluster, exporter: SimExporter, ephemeral: bool) -> PromStack | None:
+    """Runbook 004's Prometheus, on the loopback port its URL names (or any, for tests and demos)."""
+    if cluster.prometheus is None:
+        return None
+    port = _loopback_port(cluster.prometheus.url, "prometheus")
+    return PromStack(exporter, cluster.prometheus, port=0 if ephemeral else port)
 
 
 def _loopback_port(url: str, what: str) -> int:
@@ -130,6 +145,15 @@ class SimCluster:
         self._tasks: set[asyncio.Task[None]] = set()
         self.fleet = _fleet_for(cluster, ephemeral_ports, clock)
         """The rented fleet (P2P orchestrators and a Vast-compatible API) when the config has one."""
+        self.exporter = SimExporter(self.worlds, clock)
+        """node_exporter, dcgm-exporter and vLLM pages of every node (served only with ``prometheus:``)."""
+        self.prometheus = _prometheus_for(cluster, self.exporter, ephemeral_ports)
+        """The exporters and a real prometheus scraping them, when the config has ``prometheus:``."""
+        self.kube = KubeSim(self.worlds, clock, namespace=cluster.kube.namespace if cluster.kube else None)
+        """The cluster's pods; ``kubectl`` answers for them on ``kube.via_node``."""
+        via = cluster.kube.via_node if cluster.kube is not None else None
+        if via in self.worlds:
+            self.worlds[via].kube = self.kube  # type: ignore[attr-defined]  # what kubectl looks for
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -148,6 +172,8 @@ class SimCluster:
                 await self.fleet.start()
             wanted = [s for s in self.cluster.services if s.node is None or s.node in self.worlds]
             await self.services.start(wanted, {s.name: s.sim for s in wanted if s.sim is not None})
+            if self.prometheus is not None:
+                await self.prometheus.start()
         except BaseException:
             await self.stop()
             raise
@@ -185,6 +211,8 @@ class SimCluster:
         await self.services.stop()
         if self.fleet is not None:
             await self.fleet.stop()
+        if self.prometheus is not None:
+            await self.prometheus.stop()
 
     async def __aenter__(self) -> SimCluster:
         await self.start()
@@ -227,6 +255,8 @@ class SimCluster:
             update["p2p"] = [p.model_copy(update={"url": urls.get(p.name, p.url)}) for p in self.cluster.p2p]
             if self.cluster.vast is not None:
                 update["vast"] = self.cluster.vast.model_copy(update={"url": bound["vast"]["url"]})
+        if self.prometheus is not None and self.prometheus.process is not None and self.cluster.prometheus:
+            update["prometheus"] = self.cluster.prometheus.model_copy(update={"url": self.prometheus.url})
         return self.cluster.model_copy(update=update)
 
     def world(self, name: str) -> NodeWorld:
@@ -289,6 +319,24 @@ class SimCluster:
             raise SimError(f"nvidia_smi mode must be one of {', '.join(NVIDIA_SMI_MODES)}, not {mode!r}")
         self.world(node).faults.nvidia_smi = mode
 
+    def set_vllm(self, node: str, **values: float | None) -> None:
+        """Pin the node's vLLM ``kv_cache`` (0-1), ``waiting``, ``running``, ``ttft_p95_s`` or
+        ``healthy`` (0: the Ray Serve replica is down); ``None`` releases. Seen through Prometheus."""
+        self._known(node)
+        if node not in self.exporter.inference:
+            raise SimError(f"node {node!r} runs no inference server (no GPU process of its own)")
+        try:
+            self.exporter.set_vllm(node, **values)
+        except TypeError as exc:
+            raise SimError(str(exc)) from None
+
+    def set_pod(self, name: str, state: str) -> None:
+        """Put a pod in ``ok`` / ``crash-loop`` (OOMKilled) / ``cuda-oom`` / ``pending``."""
+        try:
+            self.kube.set_pod(name, state)
+        except ValueError as exc:
+            raise SimError(str(exc)) from None
+
     def slow_command(self, node: str, seconds: float) -> None:
         """Make nvidia-smi on ``node`` wait ``seconds`` before answering (0 to undo)."""
         self.world(node).faults.smi_delay = max(0.0, float(seconds))
@@ -296,19 +344,31 @@ class SimCluster:
     # -- faults --------------------------------------------------------------------------------
 
     async def stop_node(self, name: str) -> None:
-        """The node goes down: its port refuses connections and open sessions drop."""
+        """The node goes down: its port refuses connections, open sessions drop, and its exporters
+        fail their scrapes (``up == 0`` in Prometheus)."""
         await self._server(name).stop()
+        self._exporters_down(name, True)
 
     async def start_node(self, name: str) -> None:
         """The node comes back on the same port with the same host key."""
         await self._server(name).start()
+        self._exporters_down(name, False)
 
     async def freeze_node(self, name: str) -> None:
-        """The node hangs: TCP connects but no SSH banner ever comes."""
+        """The node hangs: TCP connects but no SSH banner ever comes; its scrapes fail."""
         await self._server(name).freeze()
+        self._exporters_down(name, True)
 
     async def unfreeze_node(self, name: str) -> None:
         await self._server(name).unfreeze()
+        self._exporters_down(name, False)
+
+    def _exporters_down(self, name: str, down: bool) -> None:
+        pairs = {(job, name) for job in JOBS}
+        if down:
+            self.exporter.down |= pairs
+        else:
+            self.exporter.down -= pairs
 
     async def rotate_host_key(self, name: str) -> asyncssh.SSHKey:
         """Serve a new host key that known_hosts does not know (to test "host key changed")."""

@@ -8,7 +8,8 @@ per simulated node, with the real metric names, HELP and TYPE lines, label sets 
 - dcgm-exporter 3.x default counters (``/dcgm/NAME/metrics``, job ``dcgm``): label order ``gpu``,
   ``UUID``, ``pci_bus_id``, ``device``, ``modelName``, ``Hostname``, ``DCGM_FI_DRIVER_VERSION``;
 - vLLM's OpenAI server with Ray Serve (``/vllm/NAME/metrics``, job ``vllm``) on nodes that run an
-  inference process: KV-cache use, running/waiting requests, token counters, TTFT histogram, replicas.
+  inference process: KV-cache use, running/waiting requests, token counters, TTFT histogram, and Ray
+  Serve's replicas, router requests and processing-latency histogram.
 
 Values are the world's, so an SSH probe and a Prometheus query of the same node agree; vLLM counters
 are integrated here from the render times (:class:`~cockpit.sim.inference.Inference`).

@@ -21,6 +21,12 @@ TTFT_SIGMA = 0.5
 Z95 = 1.6449
 MAX_STEP_S = 600.0
 PINNABLE = ("kv_cache", "waiting", "running", "ttft_p95_s", "healthy")
+LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0, 1000.0, 2000.0,
+                      5000.0, 10000.0, 60000.0, 120000.0, 300000.0, 600000.0)  # fmt: skip
+"""Ray Serve's DEFAULT_LATENCY_BUCKET_MS, the bounds of ``ray_serve_deployment_processing_latency_ms``."""
+TOKEN_TIME_S = 0.02
+"""Seconds per generated token: with ~210 tokens a request, a replica spends ~4 s on one."""
+SERVE = (("application", "llm"), ("deployment", "VLLMDeployment"))
 
 
 @dataclass(slots=True)
@@ -35,6 +41,9 @@ class Inference:
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
     replica_starts: float = 1.0
+    router_requests: float = 0.0
+    latency_buckets: list[float] = field(default_factory=lambda: [0.0] * (len(LATENCY_BUCKETS_MS) + 1))
+    latency_sum_ms: float = 0.0
     overrides: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +110,12 @@ class Inference:
         self.ttft_sum += requests * median * math.exp(TTFT_SIGMA**2 / 2)
         self.prompt_tokens += requests * 850
         self.generation_tokens += requests * 210
+        self.router_requests += requests
+        latency_ms = 1000.0 * (median + 210 * TOKEN_TIME_S)
+        for i, bound in enumerate(LATENCY_BUCKETS_MS):
+            self.latency_buckets[i] += requests * _lognormal_cdf(bound, latency_ms)
+        self.latency_buckets[-1] += requests
+        self.latency_sum_ms += requests * latency_ms * math.exp(TTFT_SIGMA**2 / 2)
 
     # -- the page ------------------------------------------------------------------------------
 
@@ -111,7 +126,8 @@ class Inference:
         if self.healthy():
             out += _vllm_families(self, now, model)
         replica = f"VLLMDeployment#{self.world.node.name}"
-        labels = (("application", "llm"), ("deployment", "VLLMDeployment"), ("replica", replica))
+        labels = (*SERVE, ("replica", replica))
+        out += _serve_families(self, labels)
         out.append(family("ray_serve_deployment_replica_healthy",
                           "Tracks whether this deployment replica is healthy. 1 means healthy, 0 means unhealthy.",
                           "gauge", [sample("ray_serve_deployment_replica_healthy", labels,
@@ -143,6 +159,23 @@ def _vllm_families(sim: Inference, now: float, model: tuple[tuple[str, str], ...
     rows.append(sample(f"{name}_count", model, py_float(float(int(sim.buckets[-1])))))
     rows.append(sample(f"{name}_sum", model, py_float(round(sim.ttft_sum, 6))))
     out.append(family(name, "Histogram of time to first token in seconds.", "histogram", rows))
+    return out
+
+
+def _serve_families(sim: Inference, labels: tuple[tuple[str, str], ...]) -> list[str]:
+    """Ray Serve's request counter and processing-latency histogram (runbook 004's request rate and
+    p95 latency queries), as Ray's exporter prints them: Python floats."""
+    name = "ray_serve_num_router_requests_total"
+    routed = (*SERVE, ("route", "/v1"))
+    out = [family(name, "The number of requests processed by the router.", "counter",
+                  [sample(name, routed, py_float(float(int(sim.router_requests))))])]  # fmt: skip
+    name = "ray_serve_deployment_processing_latency_ms"
+    rows = []
+    for bound, count in zip((*LATENCY_BUCKETS_MS, math.inf), sim.latency_buckets, strict=True):
+        rows.append(sample(f"{name}_bucket", (*labels, ("le", py_float(bound))), py_float(float(int(count)))))
+    rows.append(sample(f"{name}_count", labels, py_float(float(int(sim.latency_buckets[-1])))))
+    rows.append(sample(f"{name}_sum", labels, py_float(round(sim.latency_sum_ms, 3))))
+    out.append(family(name, "The latency for queries to be processed.", "histogram", rows))
     return out
 
 

@@ -7,9 +7,10 @@ error in its previous log), ``pending`` (Insufficient nvidia.com/gpu) or back to
 
 :func:`kubectl` answers ``kubectl [--kubeconfig=..] [--context=..] [--request-timeout=..]
 get pods [-n NS | -A] [-o json]`` in the real JSON layout (Go's MarshalIndent: four spaces, sorted
-keys) or its table, and ``kubectl logs [-n NS] POD [-c C] [--tail=N] [--previous]``, with kubectl's
-own error messages. It runs on a node whose world has a ``kube`` attribute (the lead's wiring: the
-command table entry and ``resolve`` only offer it there).
+keys) or its table, ``kubectl logs [-n NS] POD [-c C] [--tail=N] [--previous] [-f]``, and the verbs
+that change the cluster (:mod:`cockpit.sim.kubectl_write`: delete, scale, rollout, get deployments),
+with kubectl's own error messages. It is installed only on a node whose world has a ``kube``
+attribute: :class:`~cockpit.sim.SimCluster` sets it on ``kube.via_node``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cockpit.sim import kubectl_write
+from cockpit.sim.kubectl_write import age, app_of
 from cockpit.sim.noise import hash_hex, name_key
 from cockpit.sim.shell import Call
 from cockpit.sim.world import Clock, NodeWorld
 
 STATES = ("ok", "crash-loop", "cuda-oom", "pending")
+VALUED = ("-n", "--namespace", "-o", "--output", "-c", "--container", "-l", "--selector", "--replicas", "--tail",
+          "--since")  # fmt: skip
+WORKLOAD_GETS = (["get", "deployments"], ["get", "deployment"], ["get", "deploy"])
 VLLM_IMAGE = "vllm/vllm-openai:v0.6.4.post1"
 TRAIN_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3"
 JOB_IMAGE = "python:3.11-slim"
@@ -59,21 +65,31 @@ def _stamp(t: float) -> str:
 class KubeSim:
     """The pods of the simulated cluster; ``clock`` is the worlds' clock."""
 
-    def __init__(self, worlds: Mapping[str, NodeWorld], clock: Clock) -> None:
+    def __init__(self, worlds: Mapping[str, NodeWorld], clock: Clock, namespace: str | None = None) -> None:
+        """``namespace``: put every pod there (the one a config's ``kube.namespace`` watches)."""
         self.clock = clock
         start = clock()
         self.pods: dict[str, SimPod] = {}
+        self.capacity = {name: len(w.gpus) for name, w in worlds.items()}
+        """GPUs per node: a scaled-up pod that does not fit stays Pending."""
+        self.deployments: dict[str, SimPod] = {}
+        """Deployment name -> the pod template its pods are made from (kept when scaled to 0)."""
+        self._serial = 0
         gpu_nodes = [name for name, w in worlds.items() if w.gpus]
+        serving, training = namespace or "inference", namespace or "ml"
         for name in gpu_nodes:
             suffix = f"{hash_hex(10, name_key(name))[:9]}-{hash_hex(5, name_key(name), 1)}"
-            pod = SimPod("inference", f"vllm-{name}-{suffix}", "vllm", VLLM_IMAGE, name,
+            pod = SimPod(serving, f"vllm-{name}-{suffix}", "vllm", VLLM_IMAGE, name,
                          len(worlds[name].gpus), start - 86400 * 2)  # fmt: skip
             self.pods[pod.name] = pod
+            self.deployments[app_of(pod.name)] = pod
         if gpu_nodes:
-            self.pods["trainer-0"] = SimPod("ml", "trainer-0", "train", TRAIN_IMAGE, gpu_nodes[0], 1,
+            self.pods["trainer-0"] = SimPod(training, "trainer-0", "train", TRAIN_IMAGE, gpu_nodes[0], 1,
                                             start - 7200, kind="train")  # fmt: skip
         first = next(iter(worlds), None)
-        job = SimPod("ml", "data-prep-29402880-5xv8k", "prep", JOB_IMAGE, first, 0, start - 3600, kind="job")
+        job = SimPod(
+            training, "data-prep-29402880-5xv8k", "prep", JOB_IMAGE, first, 0, start - 3600, kind="job"
+        )
         self.pods[job.name] = job
 
     def set_pod(self, name: str, state: str) -> None:
@@ -83,6 +99,56 @@ class KubeSim:
             raise ValueError(f"no simulated pod named {name!r}")
         pod = self.pods[name]
         pod.state, pod.since = state, self.clock()
+
+    # -- what kubectl delete, scale and rollout do ------------------------------------------
+
+    def delete(self, name: str) -> None:
+        """A Deployment replaces its pod with a new one, a StatefulSet recreates it under the same
+        name; a Job's finished pod is simply gone. The new pod starts healthy."""
+        pod = self.pods.pop(name)
+        now = self.clock()
+        if pod.kind == "serve":
+            self._spawn(app_of(name), now, replacing=pod.state != "pending")
+        elif pod.kind == "train":
+            pod.created, pod.state, pod.since = now, "ok", now
+            self.pods[name] = pod
+
+    def members(self, deployment: str) -> list[SimPod]:
+        return [p for p in self.pods.values() if p.kind == "serve" and app_of(p.name) == deployment]
+
+    def scale(self, deployment: str, replicas: int) -> None:
+        pods = sorted(self.members(deployment), key=lambda p: p.created)
+        now = self.clock()
+        for pod in pods[replicas:]:
+            del self.pods[pod.name]
+        for _ in range(replicas - len(pods)):
+            self._spawn(deployment, now)
+
+    def rollout(self, deployment: str) -> None:
+        """``rollout undo`` or ``restart``: every pod replaced by a new, healthy one."""
+        pods = self.members(deployment)
+        now = self.clock()
+        for pod in pods:
+            del self.pods[pod.name]
+        for pod in pods:
+            self._spawn(deployment, now, replacing=pod.state != "pending")
+
+    def _spawn(self, deployment: str, now: float, *, replacing: bool = False) -> SimPod:
+        """A new pod of ``deployment``; a replacement takes the freed GPUs, an extra replica stays
+        Pending when its node's GPUs are all requested (Insufficient nvidia.com/gpu)."""
+        template = self.deployments[deployment]
+        self._serial += 1
+        key = name_key(deployment)
+        name = f"{deployment}-{hash_hex(10, key, self._serial)[:9]}-{hash_hex(5, key, self._serial, 1)}"
+        node = template.node
+        held = (
+            p.gpus for p in self.pods.values() if p.node == node and p.state != "pending" and p.kind != "job"
+        )
+        fits = replacing or sum(held) + template.gpus <= self.capacity.get(node or "", 0)
+        pod = SimPod(template.namespace, name, template.container, template.image, node, template.gpus, now,
+                     state="ok" if fits else "pending", since=now)  # fmt: skip
+        self.pods[name] = pod
+        return pod
 
     # -- the API objects -----------------------------------------------------------------------
 
@@ -108,7 +174,7 @@ class KubeSim:
                 "restartPolicy": "OnFailure" if pod.kind == "job" else "Always",
                 "schedulerName": "default-scheduler", "securityContext": {}, "serviceAccount": "default",
                 "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}  # fmt: skip
-        meta = {"creationTimestamp": _stamp(pod.created), "labels": {"app": pod.name.rsplit("-", 2)[0]},
+        meta = {"creationTimestamp": _stamp(pod.created), "labels": {"app": app_of(pod.name)},
                 "name": pod.name, "namespace": pod.namespace, "resourceVersion": str(int(pod.created) % 9999991),
                 "uid": uid}  # fmt: skip
         if pod.state == "pending":
@@ -146,13 +212,17 @@ class KubeSim:
                   "qosClass": "Burstable" if pod.gpus else "BestEffort", "startTime": _stamp(pod.created)}  # fmt: skip
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
-    def pods_json(self, namespace: str | None, now: float) -> str:
-        items = [self.item(p, now) for p in self._listed(namespace)]
+    def pods_json(self, namespace: str | None, now: float, selector: str | None = None) -> str:
+        items = [self.item(p, now) for p in self._listed(namespace, selector)]
         doc = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
         return json.dumps(doc, indent=4, sort_keys=True) + "\n"
 
-    def _listed(self, namespace: str | None) -> list[SimPod]:
+    def _listed(self, namespace: str | None, selector: str | None = None) -> list[SimPod]:
+        """Pods in ``namespace`` (None: all), matching ``app=NAME`` when a selector is given (any
+        other selector matches nothing: these pods carry only the ``app`` label)."""
         pods = [p for p in self.pods.values() if namespace is None or p.namespace == namespace]
+        if selector is not None:
+            pods = [p for p in pods if selector == f"app={app_of(p.name)}"]
         return sorted(pods, key=lambda p: (p.namespace, p.name))
 
     def logs(self, pod: SimPod, previous: bool, now: float) -> str:
@@ -168,19 +238,6 @@ class KubeSim:
         return "epoch 0 step 10 loss 2.9312 lr 3.0e-04 tok/s 11802\n"
 
 
-def _age(seconds: float) -> str:
-    s = int(max(0, seconds))
-    if s < 120:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        h, m = divmod(s // 60, 60)
-        return f"{h}h{m}m" if h < 10 and m else f"{h}h"
-    d, h = divmod(s // 3600, 24)
-    return f"{d}d{h}h" if d < 10 and h else f"{d}d"
-
-
 async def kubectl(call: Call) -> int:
     kube: KubeSim | None = getattr(call.shell.world, "kube", None)
     if kube is None:
@@ -189,16 +246,15 @@ async def kubectl(call: Call) -> int:
         )
         return 1
     now = kube.clock()
-    words, opts = (
-        [],
-        {"namespace": None, "all": False, "output": "", "container": None, "tail": None, "previous": False},
-    )
+    words: list[str] = []
+    opts: dict = {"namespace": None, "all": False, "output": "", "container": None, "tail": None,
+                  "previous": False, "follow": False, "selector": None, "replicas": None}  # fmt: skip
     args = call.argv[1:]
     i = 0
     while i < len(args):
         a = args[i]
         key, _, value = a.partition("=")
-        if key in ("-n", "--namespace", "-o", "--output", "-c", "--container") and not value:
+        if key in VALUED and not value:
             i += 1
             value = args[i] if i < len(args) else ""
         if key in ("-n", "--namespace"):
@@ -207,13 +263,19 @@ async def kubectl(call: Call) -> int:
             opts["output"] = value
         elif key in ("-c", "--container"):
             opts["container"] = value
+        elif key in ("-l", "--selector"):
+            opts["selector"] = value
+        elif key == "--replicas":
+            opts["replicas"] = int(value) if value.isdigit() else -1
         elif key == "--tail":
             opts["tail"] = int(value) if value.lstrip("-").isdigit() else None
         elif key in ("-A", "--all-namespaces"):
             opts["all"] = True
         elif key in ("-p", "--previous"):
             opts["previous"] = True
-        elif key in ("--kubeconfig", "--context", "--request-timeout"):
+        elif key in ("-f", "--follow"):
+            opts["follow"] = True
+        elif key in ("--kubeconfig", "--context", "--request-timeout", "--since"):
             pass
         elif a.startswith("-"):
             call.err(f"error: unknown flag: {key}\nSee 'kubectl --help' for usage.\n")
@@ -222,11 +284,13 @@ async def kubectl(call: Call) -> int:
             words.append(a)
         i += 1
     namespace = None if opts["all"] else (opts["namespace"] or "default")
+    if words[:1] in (["delete"], ["scale"], ["rollout"]) or words[:2] in WORKLOAD_GETS:
+        return await kubectl_write.run(call, kube, words, namespace, opts)
     if words[:2] in (["get", "pods"], ["get", "pod"], ["get", "po"]):
         if opts["output"] == "json":
-            call.out(kube.pods_json(namespace, now))
+            call.out(kube.pods_json(namespace, now, opts["selector"]))
             return 0
-        pods = kube._listed(namespace)
+        pods = kube._listed(namespace, opts["selector"])
         if not pods:
             call.err(
                 f"No resources found in {namespace} namespace.\n" if namespace else "No resources found\n"
@@ -242,7 +306,7 @@ async def kubectl(call: Call) -> int:
             ]
             ready = f"{1 if cs.get('ready') else 0}/1"
             lines.append(("" if namespace is not None else f"{ns} ") + f"{name} {ready} {status} "
-                         f"{cs.get('restartCount', 0)} {_age(now - p.created)}")  # fmt: skip
+                         f"{cs.get('restartCount', 0)} {age(now - p.created)}")  # fmt: skip
         widths = [max(len(r.split()[c]) for r in lines) for c in range(len(lines[0].split()))]
         for line in lines:
             call.out(
@@ -266,6 +330,8 @@ async def kubectl(call: Call) -> int:
         if opts["tail"] is not None and opts["tail"] >= 0:
             text = "".join(text.splitlines(keepends=True)[-opts["tail"] :]) if opts["tail"] else ""
         call.out(text)
+        if opts["follow"] and not opts["previous"]:
+            await kubectl_write.follow(call, kube, pod)
         return 0
     what = " ".join(words) or ""
     call.err(

@@ -2,9 +2,11 @@
 a runbook's real system without touching it.
 
 Every node becomes 127.0.0.1 on a port the OS picks, and so does every HTTP endpoint (services,
-P2P orchestrators, the cloud API). Names, users, tags, units, thresholds and actions stay as
-written, so the cockpit shows the real system's shape. Credentials are dropped: the simulator needs
-none, and a demo must never read the operator's real keys or agent.
+P2P orchestrators, the cloud API, Prometheus). Names, users, tags, units, thresholds, panels and
+actions stay as written, so the cockpit shows the real system's shape. Credentials are dropped: the
+simulator needs none, and a demo must never read the operator's real keys, agent or Prometheus
+token. Sources that would read this machine instead of the simulator go: ``kube`` without a
+``via_node`` (it would run the operator's own kubectl against their real cluster) and ``nvml``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ def needs_remap(cluster: Cluster) -> bool:
     urls = [s.url for s in cluster.services] + [p.url for p in cluster.p2p]
     if cluster.vast is not None:
         urls.append(cluster.vast.url)
+    if cluster.prometheus is not None:
+        urls.append(cluster.prometheus.url)
     hosts = [n.host for n in cluster.nodes] + [urlsplit(u).hostname or "" for u in urls]
     return any(not _is_loopback(h) for h in hosts)
 
@@ -64,4 +68,12 @@ def on_loopback(cluster: Cluster) -> Cluster:
     }
     if cluster.vast is not None:
         update["vast"] = cluster.vast.model_copy(update={"url": _url(cluster.vast.url), "api_key": DEMO_KEY})
+    if cluster.prometheus is not None:
+        prom = cluster.prometheus
+        update["prometheus"] = prom.model_copy(
+            update={"url": _url(prom.url), "headers": {}, "verify_tls": True}
+        )
+    if cluster.kube is not None and cluster.kube.via_node not in names:
+        update["kube"] = None
+    update["nvml"] = None
     return cluster.model_copy(update=update)

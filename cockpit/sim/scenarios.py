@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cockpit.config import Cluster
 from cockpit.sim import SimCluster, SimError
 
 
@@ -57,6 +58,29 @@ async def _dns_down(sim: SimCluster) -> None:
     below = _dependents(sim, "adguard")
     for name in below:
         await sim.set_service(name, "error")
+
+
+async def _k8s(sim: SimCluster) -> None:
+    # Runbook 002 "Application Startup Failures" and "CUDA Out of Memory": a serving pod is
+    # OOMKilled over and over (CrashLoopBackOff), a training pod dies with torch's CUDA OOM.
+    # Seen with a config whose kube: runs kubectl on a node (examples/hdc-k8s.yaml); the remedy,
+    # kubectl delete pod or rollout undo, is answered by the simulated kubectl.
+    serving = sorted(p.name for p in sim.kube.pods.values() if p.kind == "serve")
+    training = sorted(p.name for p in sim.kube.pods.values() if p.kind == "train")
+    if not serving or not training:
+        raise SimError("scenario k8s needs a node with GPUs (its pods run there)")
+    sim.set_pod(serving[0], "crash-loop")
+    sim.set_pod(training[0], "cuda-oom")
+
+
+async def _kv_cache(sim: SimCluster) -> None:
+    # Runbook 004 "KV Cache Saturation" and "Waiting Requests": the first vLLM server runs out of
+    # KV cache and requests queue; the golden-signal alerts fire after their for: (5 m and 2 m).
+    # Seen only through prometheus: (examples/gpu-platform.yaml); see NEEDS.
+    serving = list(sim.exporter.inference)
+    if not serving:
+        raise SimError("scenario kv-cache needs a node that runs an inference server")
+    sim.set_vllm(serving[0], kv_cache=0.93, waiting=6, ttft_p95_s=2.6)
 
 
 def _fleet(scenario: str) -> Callable[[SimCluster], Awaitable[None]]:
@@ -143,9 +167,35 @@ SCENARIOS: dict[str, Scenario] = {
             _fleet("cost-spike"),
             (("cost", "hourly_cost"),),
         ),
+        Scenario(
+            "k8s",
+            "a vLLM pod crash-loops (OOMKilled) and trainer-0 dies of CUDA out of memory (runbook 002)",
+            _k8s,
+            (),
+        ),
+        Scenario(
+            "kv-cache",
+            "vLLM's KV cache at 93 % with requests waiting (runbook 004: Golden Signals, Saturation)",
+            _kv_cache,
+            (),
+        ),
     )
 }
 FLEET_SCENARIOS = ("partition", "not-joining", "cost-spike")
+NEEDS: dict[str, tuple[str, str]] = {
+    "k8s": ("kube", "examples/hdc-k8s.yaml"),
+    "kv-cache": ("prometheus", "examples/gpu-platform.yaml"),
+}
+"""Scenarios that apply to any demo cluster but show only with this config section (and an example
+that has it): the demo can say so instead of showing nothing."""
+
+
+def hint(cluster: Cluster, name: str) -> str | None:
+    """One line for a scenario the cluster will not show (its config lacks the section), else None."""
+    need = NEEDS.get(name)
+    if need is None or getattr(cluster, need[0]) is not None:
+        return None
+    return f"scenario {name} shows only with {need[0]}: in the config (try {need[1]})"
 
 
 async def apply(sim: SimCluster, name: str) -> Scenario:

@@ -20,10 +20,12 @@ SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$")
 REAL_LINT = re.compile(
     r"(label names should be written in 'snake_case'|metric names should be written in 'snake_case'"
     r"|metric names should not contain ':'|counter metrics should have \"_total\" suffix"
+    r"|metric names should not contain abbreviated units"
     r"|metric name should not include type 'counter')"
 )
 """What promtool's linter says about the *real* exporters' own names (camelCase memory fields,
-dcgm-exporter's ``modelName``/``UUID`` labels and ``_COUNTER`` counters, vLLM's ``vllm:`` prefix)."""
+dcgm-exporter's ``modelName``/``UUID`` labels and ``_COUNTER`` counters, vLLM's ``vllm:`` prefix,
+Ray Serve's ``_latency_ms``)."""
 
 
 class FakeClock:
