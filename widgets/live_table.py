@@ -186,6 +186,10 @@ class LiveTable(Widget, can_focus=True):
         old_keys, old_cells = self._keys, self._cells
         self._keys, self._cells = keys, new_cells
         if len(keys) != len(old_keys) and self._sized_by_rows():
+            # The columns' content heights are cached by Textual: each must be told, or a table
+            # filled while idle keeps the height it had with no rows.
+            for view in self._views:
+                view.refresh(layout=True)
             self.refresh(layout=True)
         marks = self._rows.marks
         for row in range(self.top, self.top + self.visible_rows):

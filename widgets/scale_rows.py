@@ -41,10 +41,10 @@ def signal_rows(state: ClusterState) -> list[Row]:
     scale = state.scale
     if scale is None or scale.prom is None:
         return []
-    alerting = {a.subject: a.severity for a in state.alerts}
+    alerting = {(a.subject, a.metric): a.severity for a in state.alerts}
     rows = []
     for signal in scale.prom.signals:
-        severity = alerting.get(signal.subject)
+        severity = alerting.get((signal.subject, signal.metric))
         label = SIGNALS.get(signal.metric, signal.metric)
         rows.append(
             Row(
@@ -66,7 +66,8 @@ def signal_rows(state: ClusterState) -> list[Row]:
                 )
             )
         for series in panel.series:
-            severity = alerting.get(f"panel:{panel.name}")
+            subject = f"panel:{panel.name}" + (f"{{{series.labels}}}" if series.labels else "")
+            severity = alerting.get((subject, f"panel:{panel.name}"))
             rows.append(
                 Row(
                     ("panel", panel.name, series.labels),

@@ -298,3 +298,15 @@ async def test_keys_typed_right_after_slash_land_in_the_prompt_and_slash_is_text
         await pilot.pause()
         line = app.screen.query_one(CommandLine)
         assert line.is_open and line.input.value == "hydra-a/x"
+
+
+async def test_a_table_filled_after_the_screen_settled_grows_to_its_rows() -> None:
+    """Rows that arrive long after mount (a demo whose Prometheus takes seconds to start) must
+    still give the node grid its height: the columns' cached heights are refreshed too."""
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause(1.0)
+        await _with_state(pilot, sample_state(nodes=3))
+        await pilot.pause(0.3)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        assert nodes.size.height == 4
