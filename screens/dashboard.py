@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
@@ -244,8 +245,9 @@ class DashboardScreen(Screen[None]):
         self._filters[key] = text
         pane = table.parent
         if pane is not None and isinstance(pane, Vertical):
-            base = (pane.border_title or "").split("  /", 1)[0]
-            pane.border_title = f"{base}  /{text}" if text else base
+            base = str(pane.border_title or "").split("  /", 1)[0]
+            # The typed text is the operator's, not markup: "[/]" is a valid filter.
+            pane.border_title = Content(f"{base}  /{text}") if text else base
 
     def on_command_line_submitted(self, event: CommandLine.Submitted) -> None:
         table = self._table

@@ -53,7 +53,7 @@ class NodeDetailScreen(Screen[None]):
         self.state = state
 
     def compose(self) -> ComposeResult:
-        yield Static(self.node, id="detail-summary")
+        yield Static(self.node, id="detail-summary", markup=False)
         with VerticalScroll(id="detail-body"):
             for key, title, columns in PANES:
                 with Vertical(id=f"detail-{key}-pane", classes="pane detail-pane") as pane:
