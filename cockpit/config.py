@@ -431,7 +431,9 @@ def load_cluster(path: str | os.PathLike[str]) -> Cluster:
         raise doc.error(loc, message, at_key=unknown) from None
     if not cluster.nodes and not (cluster.prometheus and cluster.prometheus.discover):
         if "nodes" not in doc.data:
-            raise doc.error(("nodes",), "required field is missing (expected nodes: at the top level)", at_key=True)
+            raise doc.error(
+                ("nodes",), "required field is missing (expected nodes: at the top level)", at_key=True
+            )
         raise doc.error(("nodes",), "the list is empty (expected at least 1 item, or prometheus.discover)")
     _check_references(doc, cluster)
     _check_services(doc, cluster)

@@ -126,7 +126,9 @@ async def test_read_only_hides_disruptive_actions(sim, tmp_path: Path) -> None:
 async def test_destructive_action_needs_the_target_typed_back(sim, tmp_path: Path) -> None:
     app = CockpitApp(sim.effective_cluster(), Options(audit_path=tmp_path / "a.jsonl"))
     async with app.run_test(size=(140, 45)) as pilot:
-        await _until(pilot, lambda: app.dashboard.state and app.dashboard.state.node("box").status.value == "up")
+        await _until(
+            pilot, lambda: app.dashboard.state and app.dashboard.state.node("box").status.value == "up"
+        )
         await pilot.press("n", "a")
         menu = app.screen
         assert isinstance(menu, ActionMenu)

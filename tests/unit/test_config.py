@@ -70,7 +70,11 @@ MALFORMED = [
         "cluster: c\n",
         "1:1: nodes: required field is missing (expected nodes: at the top level)",
     ),
-    ("empty-nodes", "cluster: c\nnodes: []\n", "2:8: nodes: the list is empty (expected at least 1 item, or prometheus.discover)"),
+    (
+        "empty-nodes",
+        "cluster: c\nnodes: []\n",
+        "2:8: nodes: the list is empty (expected at least 1 item, or prometheus.discover)",
+    ),
     (
         "unknown-top-level-key",
         "cluster: c\nclsuter: x\n" + NODE,

@@ -129,7 +129,11 @@ async def _ringrift(tmp_path: Path, clock: Clock) -> tuple[SimCluster, Engine]:
         update={"thresholds": cluster.thresholds.model_copy(update={"hold_s": 0}), "fleet_thresholds": fleet}
     )
     sim = SimCluster(
-        cluster, state_dir=tmp_path / "sim", known_hosts=tmp_path / "known_hosts", ephemeral_ports=True, clock=clock
+        cluster,
+        state_dir=tmp_path / "sim",
+        known_hosts=tmp_path / "known_hosts",
+        ephemeral_ports=True,
+        clock=clock,
     )
     await sim.start()
     return sim, Engine(sim.effective_cluster())
