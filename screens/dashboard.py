@@ -102,7 +102,7 @@ class DashboardScreen(Screen[None]):
         self._last_toast = float("-inf")
 
     def compose(self) -> ComposeResult:
-        yield Static("connecting…", id="summary")
+        yield Static("connecting…", id="summary", markup=False)
         with Vertical(id="alerts-pane", classes="pane") as pane:
             pane.border_title = "Alerts"
             yield LiveTable(ALERT_COLUMNS, id="alerts")

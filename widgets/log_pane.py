@@ -13,6 +13,7 @@ import time
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import RichLog, Static
 
@@ -53,7 +54,7 @@ class LogPane(Vertical):
         self.running = True
         self._title = clean(title)
         self._started = time.monotonic()
-        self.border_title = f"Log: {self._title}"
+        self.border_title = Content(f"Log: {self._title}")  # an action's description is not markup
         self.log.write(Text(f"$ {clean(command)}    ({clean(where)})", style="bold"))
         self._status()
         if self._timer is not None:
