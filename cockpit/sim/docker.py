@@ -2,7 +2,7 @@
 
 Arguments are parsed as cobra/pflag parse them (:mod:`cockpit.sim.pflag`). Output, messages and
 exit codes are the CLI's, checked byte for byte against the real docker 28.2 CLI reading the same
-containers (tests/unit/test_sim_docker_cli.py): 125 and a usage block for a bad flag, 1 for a
+containers (tests/tools/check_sim_docker_cli.py): 125 and a usage block for a bad flag, 1 for a
 daemon error ("Error response from daemon: No such container: x"), 64 for an ``inspect`` template
 that does not parse. ``{{json .}}`` keeps docker 27's keys (no ``Platform``), as Unraid 7 ships 27.
 Compose lives in :mod:`cockpit.sim.docker_compose`.

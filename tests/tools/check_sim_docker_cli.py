@@ -1,3 +1,6 @@
+# Not collected by the suite (CI has no docker CLI, and a test must not skip in CI): run it by hand
+# where docker is installed, `pytest tests/tools/check_sim_docker_cli.py`, after changing the
+# simulator's docker. It checks the simulator's output byte for byte against the real CLI.
 """The simulated docker CLI against the real one, byte for byte, where a docker binary is installed.
 
 No daemon can run here, so the real CLI talks to a small Engine API on a unix socket that serves the
