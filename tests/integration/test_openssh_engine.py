@@ -167,8 +167,11 @@ async def test_nvidia_smi_hang_is_bounded_and_flagged_not_the_others(lab):
             assert other.status is NodeStatus.UP, other.error
             fine_ok.append(other.last_ok)
             node = lab.node(state, "hung")
-            assert node.status is NodeStatus.UP, node.error
-            if node.gpu_error:
+            # Up, or stale for a moment while a poll waits out the hung nvidia-smi on a loaded
+            # machine; never down, and never another reason.
+            in_flight = node.status is NodeStatus.STALE and (node.error or "").startswith("no answer for")
+            assert node.status is NodeStatus.UP or in_flight, node.error
+            if node.gpu_error and node.status is NodeStatus.UP:
                 flagged = node
                 break
         assert flagged is not None, "a hanging nvidia-smi must show as a GPU probe error"
