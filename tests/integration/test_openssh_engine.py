@@ -161,7 +161,7 @@ async def test_nvidia_smi_hang_is_bounded_and_flagged_not_the_others(lab):
         hung.set_nvidia_smi("hang")
         fine_ok = [lab.node(first, "fine").last_ok]
         flagged = None
-        for _ in range(6):
+        for _ in range(10):
             state = await ticker.cycle()
             other = lab.node(state, "fine")
             assert other.status is NodeStatus.UP, other.error
