@@ -188,6 +188,10 @@ class CockpitApp(App[None]):
         self.push_screen("node-detail")
 
     def on_state_updated(self, message: StateUpdated) -> None:
+        if not self.is_running:
+            # Shutting down: Textual prunes the screens while this queue still drains the
+            # engine's last states, which have nowhere left to be drawn.
+            return
         self.dashboard.show_state(message.state)
         if isinstance(self.screen, NodeDetailScreen):
             self.screen.show_state(message.state)

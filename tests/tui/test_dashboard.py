@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -310,3 +311,22 @@ async def test_a_table_filled_after_the_screen_settled_grows_to_its_rows() -> No
         await pilot.pause(0.3)
         nodes = app.screen.query_one("#nodes", LiveTable)
         assert nodes.size.height == 4
+
+
+async def _post_forever(app: CockpitApp) -> None:
+    while True:
+        app.post_message(StateUpdated(sample_state()))
+        await asyncio.sleep(0)
+
+
+async def test_a_state_that_arrives_while_the_app_shuts_down_is_dropped() -> None:
+    """The engine keeps posting while Textual prunes the screens at shutdown: never a traceback."""
+    for _ in range(2):
+        app = make_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _with_state(pilot)
+
+            poster = asyncio.create_task(_post_forever(app))
+            await pilot.pause()
+        poster.cancel()
+        assert app.return_code in (None, 0)
