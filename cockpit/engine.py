@@ -469,7 +469,7 @@ class Engine:
             return self._node_state(node, now)
         if not node.probes and self.scale.prom is not None:
             return self.scale.with_local_gpus(self.scale.node_state(node))
-        return self.scale.with_local_gpus(self._node_state(node, now))
+        return self.scale.with_local_gpus(self.scale.merged(self._node_state(node, now)))
 
     def _judge_fleet(self, nodes: tuple[NodeState, ...]) -> FleetView | None:
         if self.fleet is None:

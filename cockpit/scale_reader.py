@@ -16,6 +16,7 @@ from cockpit.config import Cluster, NodeConfig
 from cockpit.golden import GoldenRules, prometheus_alerts
 from cockpit.model import Alert, GpuReading, HostReading, NodeStatus, ProbeError
 from cockpit.scale_model import ScaleView
+from cockpit.source_merge import merge_node
 from cockpit.sources.kube import KubeSource, Pod, Runner
 from cockpit.sources.nvml import NvmlSource
 from cockpit.sources.prom_model import PromReading
@@ -76,6 +77,13 @@ class ScaleReader:
         return replace(
             base, status=status, error=error, last_ok=reading.last_good or reading.at, host=host, gpus=gpus
         )
+
+    def merged(self, ssh: NodeState) -> NodeState:
+        """A node SSH reads that Prometheus also knows: ``prometheus.prefer`` decides, per metric."""
+        reading, config = self.reading, self.cluster.prometheus
+        if reading is None or config is None or reading.error:
+            return ssh
+        return merge_node(ssh, reading.node(ssh.name), reading.last_good or reading.at, config)
 
     def with_local_gpus(self, state: NodeState) -> NodeState:
         """The NVML node's GPUs come from this machine's driver, not from a remote probe."""

@@ -349,6 +349,10 @@ class SimCluster:
         await self._server(name).stop()
         self._exporters_down(name, True)
 
+    async def stop_ssh(self, name: str) -> None:
+        """Only sshd dies: the node runs on and its exporters still answer Prometheus."""
+        await self._server(name).stop()
+
     async def start_node(self, name: str) -> None:
         """The node comes back on the same port with the same host key."""
         await self._server(name).start()

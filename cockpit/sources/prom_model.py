@@ -7,7 +7,7 @@ on a node whatever source read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cockpit.model import GpuReading, HostReading, NodeReading, ProbeError
 
@@ -128,6 +128,7 @@ class PromReading:
     error: str | None = None
     """Prometheus itself could not be read this cycle; the data above is from ``last_good``."""
     last_good: float | None = None
+    _index: dict[str, PromNode] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def age_s(self) -> float | None:
@@ -135,7 +136,11 @@ class PromReading:
         return None if self.last_good is None else max(0.0, self.at - self.last_good)
 
     def node(self, name: str) -> PromNode | None:
-        return next((n for n in self.nodes if n.name == name), None)
+        """By name, through an index built on first use: the engine asks once per node per cycle."""
+        index = self._index
+        if not index and self.nodes:
+            index.update((n.name, n) for n in self.nodes)
+        return index.get(name)
 
     @property
     def down(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 import cockpit.config  # noqa: F401  (config imports prom_config at its end: load it first)
-from cockpit.model import NodeReading, ProbeError
+from cockpit.model import ProbeError
 from cockpit.prom_config import PanelConfig, PrometheusConfig
 from cockpit.sanitize import clean
 from cockpit.secrets import SecretError
@@ -252,28 +252,3 @@ class PrometheusSource:
         if response.status_code >= 400 and not (isinstance(doc, dict) and doc.get("status") == "error"):
             raise _Failed(f"HTTP {response.status_code}")
         return doc
-
-
-def _usable(value: Any) -> bool:
-    return value is not None and not isinstance(value, ProbeError)
-
-
-def merge(ssh: NodeReading | None, prom: NodeReading | None, config: PrometheusConfig) -> NodeReading | None:
-    """One node read by both sources: per metric the configured winner, the other filling its gaps."""
-    if ssh is None or prom is None:
-        return ssh or prom
-
-    def pick(metric: str, from_ssh: Any, from_prom: Any) -> Any:
-        first, second = (
-            (from_prom, from_ssh) if config.winner(metric) == "prometheus" else (from_ssh, from_prom)
-        )  # type: ignore[arg-type]
-        if _usable(first) or not _usable(second):
-            return first if first is not None else second
-        return second
-
-    return NodeReading(
-        at=max(ssh.at, prom.at),
-        host=pick("host", ssh.host, prom.host),
-        gpus=pick("gpus", ssh.gpus, prom.gpus),
-        extra_errors=ssh.extra_errors + prom.extra_errors,
-    )

@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 
 from cockpit.model import Disk, GpuReading, HostReading, ProbeError
-from cockpit.prom_config import PrometheusConfig
 from cockpit.sources import prom_map as m
 from cockpit.sources.prom_model import PromNode, Target
-from cockpit.sources.prometheus import merge
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
 NAMES = ["gpu-a", "gpu-b", "cpu-c"]
@@ -242,19 +240,6 @@ def test_rfc3339_times() -> None:
     assert m.parse_rfc3339("2018-07-04T20:27:12.60602144+02:00") == pytest.approx(1530728832.60602144)
     assert m.parse_rfc3339("yesterday") is None
     assert m.parse_rfc3339(None) is None
-
-
-def test_merge_prefers_the_configured_source_per_metric() -> None:
-    from cockpit.model import HostReading, NodeReading
-
-    ssh = NodeReading(at=1.0, host=HostReading(load1=1.0), gpus=ProbeError("gpus", "nvidia-smi hung"))
-    prom = NodeReading(at=2.0, host=HostReading(load1=2.0), gpus=(GpuReading(index=0),))
-    both_ssh = merge(ssh, prom, PrometheusConfig(url="http://p:9090"))
-    assert both_ssh is not None and both_ssh.host.load1 == 1.0  # type: ignore[union-attr]
-    assert both_ssh.gpus == (GpuReading(index=0),)  # ssh failed: Prometheus fills in
-    per_metric = merge(ssh, prom, PrometheusConfig(url="http://p:9090", prefer={"host": "prometheus"}))
-    assert per_metric is not None and per_metric.host.load1 == 2.0  # type: ignore[union-attr]
-    assert merge(None, prom, PrometheusConfig(url="http://p:9090")) is prom
 
 
 def test_target_dataclass_is_frozen() -> None:

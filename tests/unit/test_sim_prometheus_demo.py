@@ -120,3 +120,40 @@ def test_remap_moves_prometheus_to_loopback_and_drops_its_secrets() -> None:
     remapped = on_loopback(Cluster(cluster="lab", nodes=nodes, prometheus=config))
     assert remapped.prometheus is not None
     assert (remapped.prometheus.url, remapped.prometheus.headers) == ("http://127.0.0.1:19090/", {})
+
+
+async def test_a_node_with_both_sources_keeps_its_readings_when_ssh_dies(tmp_path: Path) -> None:
+    """``prefer: {gpus: prometheus}``: GPUs from DCGM, host from SSH; sshd dies: Prometheus fills in."""
+    from cockpit.engine import Engine
+
+    cluster = _cluster(gpu_node_label="Hostname", prefer={"gpus": "prometheus"}, rate_window="10s")
+    both = cluster.nodes[0].model_copy(update={"probes": ["host", "gpus"]})
+    cluster = cluster.model_copy(update={"nodes": [both, *cluster.nodes[1:]]})
+    ssh = cluster.ssh.model_copy(update={"known_hosts": str(tmp_path / "kh"), "connect_timeout": 1})
+    cluster = cluster.model_copy(update={"ssh": ssh})
+    sim = SimCluster(cluster, state_dir=tmp_path / "sim", known_hosts=tmp_path / "kh", ephemeral_ports=True)
+    await sim.start()
+    engine = Engine(sim.effective_cluster())
+    try:
+        deadline = time.monotonic() + 20
+        node = None
+        while time.monotonic() < deadline:
+            node = (await engine.cycle()).node("gpu-01")
+            if node is not None and node.status.value == "up" and len(node.gpus) == 2 and node.gpus[0].uuid:
+                break
+            await asyncio.sleep(0.5)
+        assert node is not None and node.status.value == "up" and node.host is not None
+        assert [g.uuid for g in node.gpus] == [g.uuid for g in sim.world("gpu-01").gpus]
+        await sim.stop_ssh("gpu-01")
+        while time.monotonic() < deadline + 10:
+            node = (await engine.cycle()).node("gpu-01")
+            if node is not None and node.probe_errors:
+                break
+            await asyncio.sleep(0.5)
+        assert node is not None and node.status.value == "up", node
+        assert node.probe_errors and node.probe_errors[-1].startswith("ssh: ")
+        assert "(readings from Prometheus)" in node.probe_errors[-1]
+        assert len(node.gpus) == 2 and node.host is not None and node.host.load1 is not None
+    finally:
+        await engine.close()
+        await sim.stop()
