@@ -19,7 +19,7 @@ from cockpit.actions.audit import AuditLog
 from cockpit.actions.catalog import Catalog, ReadOnlyError
 from cockpit.actions.render import RenderError
 from cockpit.actions.runner import run
-from cockpit.actions.subjects import Target, node_target, target_for
+from cockpit.actions.subjects import Target, node_target, pod_target, target_for
 from cockpit.config import Cluster
 from cockpit.engine import Engine
 from cockpit.sanitize import clean
@@ -31,13 +31,16 @@ EXIT_NOT_RUN = 3
 @dataclass
 class Request:
     action: str
-    node: str
+    node: str | None
+    """None only with ``pod``: a pod's kubectl runs on ``kube.via_node`` (or here)."""
     gpu: int | None = None
     container: str | None = None
     unit: str | None = None
     inputs: dict[str, str] = field(default_factory=dict)
     yes: bool = False
     read_only: bool = False
+    pod: str | None = None
+    """``NAMESPACE/NAME``."""
 
 
 def parse_inputs(pairs: list[str]) -> dict[str, str]:
@@ -51,13 +54,17 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
 
 
 async def _target(cluster: Cluster, request: Request) -> Target | None:
-    """What the cockpit reads of the node now, as the action's subject."""
-    node = cluster.node(request.node)
-    engine = Engine(cluster.model_copy(update={"nodes": _with_jumps(cluster, node.name), "services": []}))
+    """What the cockpit reads of the node (or the pods) now, as the action's subject."""
+    engine = Engine(cluster.model_copy(update={"nodes": _with_jumps(cluster, request.node), "services": []}))
     try:
         state = await engine.cycle(wait=cluster.ssh.connect_timeout + cluster.ssh.command_timeout + 2)
     finally:
         await engine.close()
+    if request.pod is not None:
+        namespace, _, name = request.pod.partition("/")
+        return pod_target(state, cluster, namespace, name)
+    if request.node is None:
+        return None
     if request.gpu is not None:
         return target_for(state, cluster, "gpus", (request.node, request.gpu))
     if request.container is not None:
@@ -67,8 +74,10 @@ async def _target(cluster: Cluster, request: Request) -> Target | None:
     return node_target(state, cluster, request.node)
 
 
-def _with_jumps(cluster: Cluster, name: str) -> list:  # type: ignore[type-arg]
+def _with_jumps(cluster: Cluster, name: str | None) -> list:  # type: ignore[type-arg]
     """The node and the jump hosts it is reached through (they must be in the pool)."""
+    if name is None:
+        return []
     chain = [cluster.node(name)]
     while chain[-1].jump is not None:
         try:
@@ -96,10 +105,21 @@ async def run_action(
     prompt: Callable[[str], str] = input,
     audit: AuditLog | None = None,
 ) -> int:
-    catalog = Catalog.from_config(cluster.actions, read_only=request.read_only or cluster.read_only)
+    catalog = Catalog.from_config(
+        cluster.actions, read_only=request.read_only or cluster.read_only, kube=cluster.kube
+    )
+    if request.pod is not None:
+        if cluster.kube is None:
+            err("cockpit action: --pod needs a kube: section in the config")
+            return EXIT_USAGE
+        request.node = cluster.kube.via_node
+    elif request.node is None:
+        err("cockpit action: give --node (or --pod NAMESPACE/NAME for a pod action)")
+        return EXIT_USAGE
     try:
         action = catalog.get(request.action)
-        cluster.node(request.node)
+        if request.node is not None:
+            cluster.node(request.node)
     except ReadOnlyError as exc:
         err(f"cockpit action: {exc}")
         return EXIT_USAGE
@@ -107,8 +127,16 @@ async def run_action(
         err(f"cockpit action: {exc.args[0] if exc.args else exc}")
         return EXIT_USAGE
     target = await _target(cluster, request)
+    if target is None and request.pod is not None:
+        err(clean(f"cockpit action: no pod {request.pod} in what kubectl listed (give --pod NAMESPACE/NAME)"))
+        return EXIT_USAGE
     if target is None or target.scope != action.scope:
-        wanted = {"gpu": "--gpu", "container": "--container", "unit": "--unit"}.get(action.scope, "")
+        wanted = {
+            "gpu": "--gpu",
+            "container": "--container",
+            "unit": "--unit",
+            "pod": "--pod NAMESPACE/NAME",
+        }.get(action.scope, "")
         err(
             f"cockpit action: {action.name} acts on a {action.scope}"
             + (f" (give {wanted})" if wanted else "")

@@ -111,7 +111,7 @@ class CockpitApp(App[None]):
         configured = list(cluster.actions)
         if cluster.p2p and not any(a.name == "p2p-restart" for a in configured):
             configured.append(restart_p2p_action(cluster.p2p))  # runbook 001, peers from the config
-        self.catalog = Catalog.from_config(configured, read_only=read_only)
+        self.catalog = Catalog.from_config(configured, read_only=read_only, kube=cluster.kube)
         self.actions = ActionFlow(self, self.catalog, AuditLog(self.options.audit_path))
         if self.options.replay is not None:
             for b in self.REPLAY_BINDINGS:

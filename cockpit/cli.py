@@ -97,10 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     action = sub.add_parser("action", help="run one action (shown, confirmed, streamed, audited)")
     _add_config(action)
     action.add_argument("name", help="the action's name, e.g. unit-restart, gpu-power-limit")
-    action.add_argument("--node", required=True)
+    action.add_argument("--node", help="the node it acts on (not with --pod)")
     action.add_argument("--gpu", type=int)
     action.add_argument("--container")
     action.add_argument("--unit")
+    action.add_argument("--pod", metavar="NAMESPACE/NAME", help="a pod (kubectl runs where kube: says)")
     action.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="an input value")
     action.add_argument("--yes", action="store_true", help="do not ask (destructive actions too)")
     action.add_argument("--read-only", action="store_true", help="refuse anything that is not safe")
@@ -352,6 +353,7 @@ def _action(args: argparse.Namespace) -> int:
         inputs,
         yes=args.yes,
         read_only=args.read_only,
+        pod=args.pod,
     )
     return asyncio.run(run_action(cluster, request))
 

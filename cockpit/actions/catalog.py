@@ -14,6 +14,7 @@ from typing import Any
 
 from cockpit.actions.render import Invocation, Subject, render
 from cockpit.actions.schema import ActionConfig, Scope
+from cockpit.prom_config import KubeConfig
 from cockpit.yaml_source import Loc
 
 
@@ -222,6 +223,70 @@ BUILTINS: tuple[ActionConfig, ...] = (
         description="Reboot the node",
         command="systemctl reboot",
     ),
+    # 002 "Startup Failures": kubectl logs hdc-toolkit-pod --previous (why did it crash?).
+    _action(
+        name="pod-logs-previous",
+        key="L",
+        scope="pod",
+        danger="safe",
+        timeout=60,
+        description="The crashed container's last logs (kubectl logs --previous)",
+        command="{kubectl} logs --namespace {namespace} {pod} --all-containers --previous --tail=200",
+    ),
+    # 002 "CUDA Out of Memory": kubectl logs hdc-gpu-pod | grep -i cuda; here followed.
+    _action(
+        name="pod-logs",
+        key="l",
+        scope="pod",
+        danger="safe",
+        timeout=None,
+        description="Follow the pod's logs",
+        command="{kubectl} logs --namespace {namespace} {pod} --all-containers --tail=100 -f",
+    ),
+    # 002 "Memory Leak" / "CUDA Out of Memory": kubectl delete pods (its controller recreates it).
+    _action(
+        name="pod-delete",
+        key="d",
+        scope="pod",
+        danger="destructive",
+        timeout=120,
+        description="Delete the pod; its Deployment or StatefulSet starts a new one",
+        command="{kubectl} delete pod --namespace {namespace} {pod}",
+    ),
+    # 002 "High Latency": kubectl scale deployment hdc-toolkit --replicas=6.
+    _action(
+        name="deployment-scale",
+        key="s",
+        scope="pod",
+        danger="disruptive",
+        timeout=60,
+        description="Scale the pod's Deployment",
+        inputs=[
+            {"name": "replicas", "type": "int", "min": 0, "max": 1000, "description": "replicas wanted"},
+        ],
+        command="{kubectl} scale --namespace {namespace} deployment/{deployment} --replicas={input.replicas}",
+    ),
+    # 002 "Startup Failures": kubectl rollout undo deployment/hdc-toolkit.
+    _action(
+        name="deployment-rollout-undo",
+        key="u",
+        scope="pod",
+        danger="disruptive",
+        timeout=120,
+        description="Roll the pod's Deployment back to its previous revision",
+        command="{kubectl} rollout undo --namespace {namespace} deployment/{deployment}",
+    ),
+    # 002 "Memory Leak": restart affected pods (kubectl delete pods -l app=...), the way that keeps
+    # the Deployment serving while it happens.
+    _action(
+        name="deployment-rollout-restart",
+        key="R",
+        scope="pod",
+        danger="disruptive",
+        timeout=120,
+        description="Replace every pod of the pod's Deployment (rollout restart)",
+        command="{kubectl} rollout restart --namespace {namespace} deployment/{deployment}",
+    ),
     # 000 "Node Down" diagnosis: ping the node, from here.
     _action(
         name="node-ping",
@@ -233,6 +298,16 @@ BUILTINS: tuple[ActionConfig, ...] = (
         command="ping -c 3 {host}",
     ),
 )
+
+
+def builtins_for(kube: KubeConfig | None) -> tuple[ActionConfig, ...]:
+    """Pod actions run kubectl where the cockpit reads the pods: on ``kube.via_node`` over SSH,
+    or here when ``kube:`` names no node; without ``kube:`` there are no pods to act on."""
+    if kube is None:
+        return tuple(a for a in BUILTINS if a.scope != "pod")
+    if kube.via_node is not None:
+        return BUILTINS
+    return tuple(a.model_copy(update={"run_on": "local"}) if a.scope == "pod" else a for a in BUILTINS)
 
 
 class ActionConflict(ValueError):
@@ -306,8 +381,14 @@ class Catalog:
         self.read_only = read_only
 
     @classmethod
-    def from_config(cls, configured: Sequence[ActionConfig] = (), *, read_only: bool = False) -> Catalog:
-        return cls(merge(configured), read_only=read_only)
+    def from_config(
+        cls,
+        configured: Sequence[ActionConfig] = (),
+        *,
+        read_only: bool = False,
+        kube: KubeConfig | None = None,
+    ) -> Catalog:
+        return cls(merge(configured, builtins_for(kube)), read_only=read_only)
 
     def visible(self, scope: Scope | None = None) -> tuple[ActionConfig, ...]:
         """What may be offered (palette, bindings, help): safe ones only when read-only."""

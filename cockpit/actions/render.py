@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cockpit.actions.schema import ActionConfig, InputSpec
+from cockpit.actions.schema import NODE_BOUND, ActionConfig, InputSpec
 from cockpit.actions.template import Placeholder, Secret, parse
 from cockpit.config import Cluster, NodeConfig
 from cockpit.secrets import REDACTED, SecretError, redact
@@ -67,12 +67,19 @@ class Subject:
     """Where that project's compose file lives on the node (from config)."""
     unit: str | None = None
     service: str | None = None
+    pod: str | None = None
+    namespace: str | None = None
+    """The pod's namespace."""
+    deployment: str | None = None
+    """The Deployment that owns the pod (None for a StatefulSet's, a Job's or a bare pod)."""
+    kubectl: tuple[str, ...] = ("kubectl",)
+    """kubectl and the flags that reach the cluster (kubeconfig, context), as separate words."""
 
     @property
     def label(self) -> str:
         """The target's own name: what a destructive action's confirmation asks to be typed back."""
         node = self.node.name if self.node else ""
-        for value in (self.container, self.unit, self.service):
+        for value in (self.container, self.unit, self.service, self.pod):
             if value:
                 return value
         if self.gpu is not None:
@@ -202,7 +209,7 @@ def _remote_name(what: str, value: str) -> str:
     return value
 
 
-_REMOTE = ("container", "project", "stack_dir", "unit", "service")
+_REMOTE = ("container", "project", "stack_dir", "unit", "service", "pod", "namespace", "deployment")
 """Names read from the nodes (or typed in config for them): checked before they are used."""
 _MISSING = {
     "container": "no container selected",
@@ -210,6 +217,9 @@ _MISSING = {
     "service": "no service selected",
     "project": "the container belongs to no compose project",
     "stack_dir": "no stack directory is configured for this compose project",
+    "pod": "no pod selected",
+    "namespace": "the pod has no namespace",
+    "deployment": "the pod belongs to no Deployment (a StatefulSet's, a Job's or a bare pod)",
 }
 
 
@@ -246,6 +256,8 @@ def _fill(
                 out.append(shlex.quote(value))
             else:
                 out.append(shlex.quote(REDACTED))
+        elif part.name == "kubectl":
+            out.append(shlex.join(subject.kubectl))
         elif part.name == "pids":
             pids = subject.gpu.pids if subject.gpu else ()
             if not pids:
@@ -271,10 +283,11 @@ def _scope_check(action: ActionConfig, subject: Subject) -> None:
         "container": subject.container,
         "unit": subject.unit,
         "service": subject.service,
+        "pod": subject.pod,
     }
     if action.scope in needs and needs[action.scope] is None:
         raise RenderError(f"{action.name} acts on a {action.scope}, and none was given")
-    if (action.run_on == "node" or action.scope != "cluster") and subject.node is None:
+    if (action.run_on == "node" or action.scope in NODE_BOUND) and subject.node is None:
         raise RenderError(f"{action.name} runs on a node, and none was given")
 
 

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from cockpit.actions.template import TemplateError, parse
 from cockpit.config import Name, Strict
 
-Scope = Literal["cluster", "node", "gpu", "container", "unit", "service"]
+Scope = Literal["cluster", "node", "gpu", "container", "unit", "service", "pod"]
 Danger = Literal["safe", "disruptive", "destructive"]
 GpuBound = Literal["gpu.min_power_limit", "gpu.max_power_limit"]
 NODE_FIELDS = ("node", "host", "user")
@@ -28,8 +28,13 @@ SCOPE_FIELDS: dict[str, tuple[str, ...]] = {
     "container": (*NODE_FIELDS, "container", "project", "stack_dir"),
     "unit": (*NODE_FIELDS, "unit"),
     "service": (*NODE_FIELDS, "service", "unit", "container"),
+    "pod": (*NODE_FIELDS, "kubectl", "pod", "namespace", "deployment"),
 }
-"""What a subject of each scope can fill in; a cluster action run on nodes also gets the node's."""
+"""What a subject of each scope can fill in; a cluster action run on nodes also gets the node's.
+A pod's ``{kubectl}`` is kubectl with the ``kube:`` section's kubeconfig and context; its node is
+``kube.via_node`` (empty when kubectl runs here)."""
+NODE_BOUND: frozenset[str] = frozenset({"node", "gpu", "container", "unit", "service"})
+"""Scopes whose subjects live on a node, so their actions need one whatever ``run_on`` says."""
 KEY_RE = re.compile(r"^(?:(?:ctrl|shift|alt|meta)\+)*(?:[a-z0-9_]{1,24}|[A-Z])$")
 INPUT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 

@@ -15,6 +15,7 @@ from cockpit.actions.schema import Scope
 from cockpit.config import Cluster
 from cockpit.fleet_model import Instance
 from cockpit.model import Alert, GpuReading
+from cockpit.sources.kube import action_argv
 from cockpit.state import ClusterState, NodeState
 
 RUNBOOK_POWER_W = {"RTX 5090": 350, "RTX 5070 Ti": 180}
@@ -78,6 +79,8 @@ def target_for(state: ClusterState, cluster: Cluster, table: str | None, key: Ha
         return node_target(state, cluster, key)
     if table == "services" and isinstance(key, str):
         return service_target(state, cluster, key)
+    if table == "pods" and isinstance(key, tuple) and len(key) == 2:
+        return pod_target(state, cluster, str(key[0]), str(key[1]))
     if not isinstance(key, tuple) or len(key) != 2:
         return None
     name, item = key
@@ -116,6 +119,25 @@ def detail_target(
         gpu = next((g for g in reading.gpus if proc and g.uuid == proc.gpu_uuid), None) if reading else None
         return target_for(state, cluster, "gpus", (node, gpu.index)) if gpu else None
     return node_target(state, cluster, node)
+
+
+def pod_target(state: ClusterState, cluster: Cluster, namespace: str, name: str) -> Target | None:
+    """A pod the cockpit listed, acted on with kubectl where it was listed (``kube.via_node`` or here)."""
+    kube, scale = cluster.kube, state.scale
+    if kube is None or scale is None:
+        return None
+    pod = next((p for p in scale.pods if p.namespace == namespace and p.name == name), None)
+    node = _node(cluster, kube.via_node) if kube.via_node else None
+    if pod is None or (kube.via_node and node is None):
+        return None
+    subject = Subject(
+        node=node,
+        pod=pod.name,
+        namespace=pod.namespace,
+        deployment=pod.deployment,
+        kubectl=action_argv(kube, local=kube.via_node is None),
+    )
+    return Target("pod", subject, f"{pod.namespace}/{pod.name}")
 
 
 def service_target(state: ClusterState, cluster: Cluster, name: str) -> Target | None:
@@ -167,6 +189,8 @@ def remediations(alert: Alert, state: ClusterState, cluster: Cluster) -> list[Su
             Suggestion(f"{prefix}-logs", target, why=why),
             Suggestion(f"{prefix}-restart", target, why=why),
         ]
+    if subject.startswith("pod:"):
+        return _pod_remediations(alert, state, cluster)
     node_name, _, part = subject.partition("/")
     reading = state.node(node_name)
     if reading is None:
@@ -217,3 +241,20 @@ def remediations(alert: Alert, state: ClusterState, cluster: Cluster) -> list[Su
     if metric in ("node_down", "stale"):
         return [Suggestion("node-ping", target, why="runbook 000: Node Down, is it reachable?")]
     return []
+
+
+def _pod_remediations(alert: Alert, state: ClusterState, cluster: Cluster) -> list[Suggestion]:
+    """Runbook 002: read why it crashed first, then restart the pod; roll a crash-looping
+    Deployment back ("Startup Failures": reset to known good state)."""
+    namespace, _, name = alert.subject.removeprefix("pod:").partition("/")
+    target = pod_target(state, cluster, namespace, name)
+    if target is None:
+        return []
+    out = [Suggestion("pod-logs-previous", target, why="runbook 002: review the crashed container's logs")]
+    if alert.metric in ("pod_crash_loop", "pod_cuda_oom"):
+        out.append(Suggestion("pod-delete", target, why="runbook 002: restart affected pods"))
+    if alert.metric == "pod_crash_loop" and target.subject.deployment:
+        out.append(
+            Suggestion("deployment-rollout-undo", target, why="runbook 002: Startup Failures, roll back")
+        )
+    return out

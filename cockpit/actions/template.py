@@ -31,6 +31,10 @@ SUBJECT_FIELDS = (
     "stack_dir",
     "unit",
     "service",
+    "kubectl",
+    "pod",
+    "namespace",
+    "deployment",
 )
 """Every ``{name}`` a template may use besides ``{input.NAME}``; which ones a scope offers is in
 :data:`cockpit.actions.schema.SCOPE_FIELDS`."""

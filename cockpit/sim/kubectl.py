@@ -7,7 +7,7 @@ error in its previous log), ``pending`` (Insufficient nvidia.com/gpu) or back to
 
 :func:`kubectl` answers ``kubectl [--kubeconfig=..] [--context=..] [--request-timeout=..]
 get pods [-n NS | -A] [-o json]`` in the real JSON layout (Go's MarshalIndent: four spaces, sorted
-keys) or its table, ``kubectl logs [-n NS] POD [-c C] [--tail=N] [--previous] [-f]``, and the verbs
+keys) or its table, ``kubectl logs [-n NS] POD [-c C | --all-containers] [--tail=N] [--previous] [-f]``, and the verbs
 that change the cluster (:mod:`cockpit.sim.kubectl_write`: delete, scale, rollout, get deployments),
 with kubectl's own error messages. It is installed only on a node whose world has a ``kube``
 attribute: :class:`~cockpit.sim.SimCluster` sets it on ``kube.via_node``.
@@ -60,6 +60,27 @@ class SimPod:
 
 def _stamp(t: float) -> str:
     return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _owned(pod: SimPod) -> dict:
+    """Labels and ownerReferences as the controllers set them: a Deployment's pod belongs to
+    ReplicaSet NAME-HASH (HASH also in ``pod-template-hash``), a StatefulSet's and a Job's directly."""
+    if pod.kind == "serve":
+        owner, template_hash = pod.name.rsplit("-", 1)[0], pod.name.rsplit("-", 2)[1]
+        kind, labels = "ReplicaSet", {"pod-template-hash": template_hash}
+    elif pod.kind == "train":
+        owner, kind = pod.name.rsplit("-", 1)[0], "StatefulSet"
+        labels = {"apps.kubernetes.io/pod-index": pod.name.rsplit("-", 1)[1],
+                  "controller-revision-hash": f"{owner}-{hash_hex(10, name_key(owner))[:10]}",
+                  "statefulset.kubernetes.io/pod-name": pod.name}  # fmt: skip
+    else:
+        owner, kind = pod.name.rsplit("-", 1)[0], "Job"
+        labels = {"batch.kubernetes.io/job-name": owner, "job-name": owner}
+    uid = "-".join(hash_hex(n, name_key(owner), i) for i, n in enumerate((8, 4, 4, 4, 12)))
+    api = "batch/v1" if kind == "Job" else "apps/v1"
+    reference = {"apiVersion": api, "blockOwnerDeletion": True, "controller": True, "kind": kind, "name": owner,
+                 "uid": uid}  # fmt: skip
+    return {"labels": {"app": app_of(pod.name), **labels}, "ownerReferences": [reference]}
 
 
 class KubeSim:
@@ -176,7 +197,7 @@ class KubeSim:
                 "serviceAccountName": "default", "terminationGracePeriodSeconds": 30}  # fmt: skip
         meta = {"creationTimestamp": _stamp(pod.created), "labels": {"app": app_of(pod.name)},
                 "name": pod.name, "namespace": pod.namespace, "resourceVersion": str(int(pod.created) % 9999991),
-                "uid": uid}  # fmt: skip
+                "uid": uid, **_owned(pod)}  # fmt: skip
         if pod.state == "pending":
             message = (f"0/{max(1, pod.gpus)} nodes are available: {max(1, pod.gpus)} Insufficient nvidia.com/gpu. "
                        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.")  # fmt: skip
@@ -275,6 +296,8 @@ async def kubectl(call: Call) -> int:
             opts["previous"] = True
         elif key in ("-f", "--follow"):
             opts["follow"] = True
+        elif key == "--all-containers":
+            opts["container"] = opts["container"] or "*"
         elif key in ("--kubeconfig", "--context", "--request-timeout", "--since"):
             pass
         elif a.startswith("-"):
@@ -318,7 +341,7 @@ async def kubectl(call: Call) -> int:
         if pod is None or pod.namespace != (opts["namespace"] or "default"):
             call.err(f'Error from server (NotFound): pods "{words[1]}" not found\n')
             return 1
-        container = opts["container"] or pod.container
+        container = pod.container if opts["container"] in (None, "*") else opts["container"]
         if container != pod.container:
             call.err(f"error: container {container} is not valid for pod {pod.name}\n")
             return 1

@@ -33,6 +33,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 CUDA_OOM = re.compile(
     r"CUDA out of memory|CUDA error: out of memory|OutOfMemoryError|CUDA_ERROR_OUT_OF_MEMORY", re.IGNORECASE
 )
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+"""A DNS-1123 subdomain, what Kubernetes accepts as an object name (and never an option)."""
 MAX_LOG_READS = 8
 """GPU pods whose logs are read concurrently; the rest wait their turn."""
 Runner = Callable[[list[str], float], Awaitable[tuple[str, str, int]]]
@@ -61,6 +63,8 @@ class Pod:
     started_at: float | None = None
     cuda_oom: str | None = None
     """The log line that said 'CUDA out of memory', if a recent log of a GPU container did."""
+    deployment: str | None = None
+    """The Deployment that owns it (through its ReplicaSet): what scale and rollout act on."""
 
     @property
     def ready_text(self) -> str:
@@ -103,6 +107,12 @@ def logs_argv(
     argv = [*_base(config, local=local), "logs", "--namespace", pod.namespace, pod.name]
     argv += ["--container", container, f"--tail={config.log_lines}"]
     return [*argv, "--previous"] if previous else argv
+
+
+def action_argv(config: KubeConfig, *, local: bool) -> tuple[str, ...]:
+    """kubectl with the config's kubeconfig and context, for actions: no request timeout, which
+    would cut ``logs -f`` off (the action's own timeout bounds it instead)."""
+    return tuple(a for a in _base(config, local=local) if not a.startswith("--request-timeout="))
 
 
 def shell_command(argv: Sequence[str]) -> str:
@@ -185,7 +195,27 @@ def _pod(item: Any) -> Pod | None:
         oom_killed=oom,
         crash_loop=crash,
         started_at=parse_rfc3339(status.get("startTime")),
+        deployment=_deployment(meta),
     )
+
+
+def _deployment(meta: dict[str, Any]) -> str | None:
+    """A Deployment's pod is owned by ReplicaSet ``DEPLOYMENT-HASH``, HASH being the pod's
+    ``pod-template-hash`` label (what kubectl's own describe uses); anything else has none."""
+    labels = _dict(meta.get("labels"))
+    template_hash = labels.get("pod-template-hash")
+    for owner in (_dict(o) for o in _list(meta.get("ownerReferences"))):
+        name = owner.get("name")
+        if (
+            owner.get("kind") != "ReplicaSet"
+            or owner.get("controller") is not True
+            or not isinstance(name, str)
+        ):
+            continue
+        if isinstance(template_hash, str) and template_hash and name.endswith(f"-{template_hash}"):
+            deployment = name[: -len(template_hash) - 1]
+            return deployment if _K8S_NAME.match(deployment) else None
+    return None
 
 
 def _status_column(

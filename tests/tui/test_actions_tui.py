@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.widgets import Button
 
 from cockpit.app import CockpitApp, Options
 from cockpit.config import Cluster
@@ -145,3 +146,59 @@ async def test_destructive_action_needs_the_target_typed_back(sim, tmp_path: Pat
         confirm.query_one("#confirm-typed").value = "box"
         await pilot.pause()
         assert not run.disabled
+
+
+async def test_delete_a_crash_looping_pod_from_the_pods_view(tmp_path: Path) -> None:
+    """Kubernetes (runbook 002): O for pods, a on the pod, d, the pod's name typed back, and
+    kubectl on the control node replaces it; the Pods view shows the new, healthy pod."""
+    from cockpit.sim.scenarios import apply
+
+    cluster = _cluster(tmp_path, kube={"via_node": "control", "namespace": "default"})
+    control = {"name": "control", "host": "127.0.0.1", "port": 1, "probes": ["host"],
+               "sim": {"gpus": [], "nvidia_smi": "missing"}}  # fmt: skip
+    cluster = Cluster.model_validate(
+        {**cluster.model_dump(exclude_defaults=True), "nodes": [control, *cluster.model_dump()["nodes"]]}
+    )
+    sim = SimCluster(cluster, state_dir=tmp_path / "sim", ephemeral_ports=True)
+    await sim.start()
+    try:
+        await apply(sim, "k8s")
+        audit = tmp_path / "audit.jsonl"
+        app = CockpitApp(sim.effective_cluster(), Options(audit_path=audit))
+        async with app.run_test(size=(140, 45)) as pilot:
+
+            def crashed() -> list:
+                scale = app.dashboard.state.scale if app.dashboard.state else None
+                return [p for p in scale.pods if p.crash_loop and p.deployment] if scale else []
+
+            await _until(pilot, lambda: bool(crashed()))
+            pod = crashed()[0]
+            await pilot.press("O")
+            table = app.dashboard.query_one("#pods", LiveTable)
+            await _until(pilot, lambda: table.cursor_key is not None)
+            while table.cursor_key != (pod.namespace, pod.name):
+                await pilot.press("j")
+            await pilot.press("a")
+            menu = app.screen
+            assert isinstance(menu, ActionMenu)
+            assert [e.action.name for e in menu.entries][:3] == [
+                "pod-logs-previous",
+                "pod-logs",
+                "pod-delete",
+            ]
+            await pilot.press("d")
+            confirm = app.screen
+            assert isinstance(confirm, ConfirmScreen)
+            assert confirm.invocations[0].display == f"kubectl delete pod --namespace default {pod.name}"
+            assert confirm.invocations[0].node == "control"
+            confirm.query_one("#confirm-typed").value = f"{pod.namespace}/{pod.name}"
+            await pilot.pause()
+            confirm.query_one("#run", Button).press()
+            await _until(pilot, lambda: not app.actions.running and "──" in _log_text(app))
+            assert f'pod "{pod.name}" deleted' in _log_text(app), _log_text(app)
+            await _until(pilot, lambda: pod.name not in [key[1] for key in table.row_keys])
+            records = [json.loads(line) for line in audit.read_text().splitlines()]
+            assert records[-1]["event"] == "end" and records[-1]["exit_status"] == 0
+            assert records[0]["node"] == "control" and pod.name in records[0]["command"]
+    finally:
+        await sim.stop()

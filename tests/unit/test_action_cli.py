@@ -88,3 +88,45 @@ def test_inputs_parse_name_equals_value() -> None:
     assert parse_inputs(["watts=350", "path=/a=b"]) == {"watts": "350", "path": "/a=b"}
     with pytest.raises(ValueError, match="expected NAME=VALUE"):
         parse_inputs(["watts"])
+
+
+async def test_a_pod_action_runs_kubectl_on_the_control_node(tmp_path: Path) -> None:
+    """``cockpit action deployment-scale --pod NS/NAME --set replicas=2``: no --node, the kube section's."""
+    base = Cluster.model_validate(
+        {
+            "cluster": "k",
+            "ssh": {"known_hosts": str(tmp_path / "kh"), "config_file": None, "agent": False},
+            "kube": {"via_node": "control", "namespace": "default"},
+            "nodes": [
+                {"name": "control", "host": "127.0.0.1", "port": 1, "probes": ["host"],
+                 "sim": {"gpus": [], "nvidia_smi": "missing"}},
+                {"name": "gpu-1", "host": "127.0.0.1", "port": 1, "sim": {"gpus": ["NVIDIA A100-SXM4-80GB"]}},
+            ],
+        }
+    )  # fmt: skip
+    sim = SimCluster(base, state_dir=tmp_path / "sim", ephemeral_ports=True)
+    await sim.start()
+    try:
+        cluster = sim.effective_cluster()
+        pod = next(p for p in sim.kube.pods.values() if p.kind == "serve")
+        deployment = pod.name.rsplit("-", 2)[0]
+        out: list[str] = []
+        err: list[str] = []
+        request = Request(
+            "deployment-scale", None, inputs={"replicas": "2"}, yes=True, pod=f"default/{pod.name}"
+        )
+        status = await run_action(
+            cluster, request, out=out.append, err=err.append, audit=AuditLog(tmp_path / "a.jsonl")
+        )
+        assert status == 0, err
+        assert f"  $ kubectl scale --namespace default deployment/{deployment} --replicas=2" in out
+        assert any("on root@control" in line or "@control" in line for line in out), out
+        assert len(sim.kube.members(deployment)) == 2
+        missing = Request("pod-delete", None, yes=True, pod="default/nope")
+        assert await run_action(cluster, missing, out=out.append, err=err.append) == EXIT_USAGE
+        assert (
+            err[-1]
+            == "cockpit action: no pod default/nope in what kubectl listed (give --pod NAMESPACE/NAME)"
+        )
+    finally:
+        await sim.stop()

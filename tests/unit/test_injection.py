@@ -46,7 +46,7 @@ hostile = st.one_of(
     st.text(alphabet=st.sampled_from(NASTY), min_size=1, max_size=40),
     st.lists(st.sampled_from(SHELLISH + NASTY), min_size=1, max_size=6).map("".join),
 )
-FIELDS = ("container", "unit", "service", "project", "stack_dir", "input")
+FIELDS = ("container", "unit", "service", "project", "stack_dir", "pod", "namespace", "deployment", "input")
 SENTINEL = {f: f"SENTINEL{i}Q" for i, f in enumerate(FIELDS)}
 NODE = NodeTarget("hydra-ai", "192.168.1.250", "typhon")
 
@@ -85,6 +85,10 @@ def _subject(values: dict[str, str]) -> Subject:
         service=values["service"],
         project=values["project"],
         stack_dir=values["stack_dir"],
+        pod=values["pod"],
+        namespace=values["namespace"],
+        deployment=values["deployment"],
+        kubectl=("kubectl", "--kubeconfig=/etc/rancher/k3s/k3s.yaml", "--context=default"),
     )
 
 

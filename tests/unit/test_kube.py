@@ -53,6 +53,16 @@ def test_pods_from_kubectl_json() -> None:
     assert vllm.started_at == 1795162438.0  # 2026-11-20T08:13:58Z
 
 
+def test_a_deployments_pod_names_its_deployment_through_the_replica_set() -> None:
+    pods = fixture_pods()
+    assert pods["vllm-llama-70b-7d9f8b6c5d-x2k4p"].deployment == "vllm-llama-70b"
+    assert pods["embed-worker-5c8d94b7f-q7wz2"].deployment == "embed-worker"
+    # A StatefulSet's, a Job's and a DaemonSet's pods have no Deployment to scale or roll back.
+    assert {
+        pods[n].deployment for n in ("trainer-0", "data-prep-29402880-5xv8k", "nvidia-dcgm-exporter-8xq2m")
+    } == {None}
+
+
 def test_crash_loop_with_an_oom_killed_last_state() -> None:
     trainer = fixture_pods()["trainer-0"]
     assert (trainer.status, trainer.crash_loop, trainer.oom_killed) == ("CrashLoopBackOff", True, True)

@@ -143,3 +143,96 @@ async def test_logs_follow_keeps_writing_until_cancelled(monkeypatch: pytest.Mon
     assert "Avg generation throughput" in "".join(out)
     sim.kube.delete(pod.name)  # the pod goes: kubectl logs -f ends
     assert await asyncio.wait_for(task, 2) == 0
+
+
+async def test_pod_actions_run_kubectl_on_the_control_node_and_the_pods_view_shows_the_effect(
+    tmp_path: Path,
+) -> None:
+    """Runbook 002 from the Pods view: the crash-looping pod's alert offers its previous logs, a
+    restart (delete) and a rollback; each renders kubectl for the control node and really acts."""
+    from cockpit.actions.catalog import Catalog
+    from cockpit.actions.runner import run
+    from cockpit.actions.subjects import remediations, target_for
+    from cockpit.engine import Engine
+
+    base = _sim().cluster
+    cluster = base.model_copy(
+        update={"ssh": base.ssh.model_copy(update={"known_hosts": str(tmp_path / "kh")})}
+    )
+    sim = SimCluster(cluster, state_dir=tmp_path / "sim", known_hosts=tmp_path / "kh", ephemeral_ports=True)
+    await sim.start()
+    effective = sim.effective_cluster()
+    engine = Engine(effective)
+    catalog = Catalog.from_config(kube=effective.kube)
+    lines: list[str] = []
+
+    async def act(name: str, target, **inputs: object):  # type: ignore[no-untyped-def]
+        invocation = catalog.render(name, target.subject, inputs)
+        result = await run(invocation, engine.pool, lambda _s, line: lines.append(line), audit=None)
+        return invocation, result
+
+    try:
+        await apply(sim, "k8s")
+        state = await engine.cycle()
+        assert state.scale is not None and state.scale.pods
+        crashed = next(p for p in state.scale.pods if p.crash_loop and p.deployment)
+        alert = next(a for a in state.alerts if a.subject == f"pod:default/{crashed.name}")
+        offered = remediations(alert, state, effective)
+        assert [s.action for s in offered] == ["pod-logs-previous", "pod-delete", "deployment-rollout-undo"]
+        target = target_for(state, effective, "pods", ("default", crashed.name))
+        assert target is not None and target.scope == "pod" and target.label == f"default/{crashed.name}"
+
+        invocation, result = await act("pod-logs-previous", target)
+        assert invocation.node == "control" and invocation.run_on == "node"
+        assert invocation.display == (
+            f"kubectl logs --namespace default {crashed.name} --all-containers --previous --tail=200"
+        )
+        assert result.ok and lines, lines
+
+        invocation, result = await act("pod-delete", target)
+        assert invocation.confirm and invocation.danger == "destructive" and invocation.target == crashed.name
+        assert result.ok and f'pod "{crashed.name}" deleted' in lines
+        pods = {p.name: p for p in (await engine.cycle()).scale.pods}  # type: ignore[union-attr]
+        assert crashed.name not in pods
+        replacement = [p for p in pods.values() if p.deployment == crashed.deployment]
+        assert len(replacement) == 1 and replacement[0].healthy
+
+        again = target_for(await engine.cycle(), effective, "pods", ("default", replacement[0].name))
+        assert again is not None
+        invocation, result = await act("deployment-scale", again, replicas=2)
+        assert invocation.display == (
+            f"kubectl scale --namespace default deployment/{crashed.deployment} --replicas=2"
+        )
+        assert result.ok
+        scaled = [p for p in (await engine.cycle()).scale.pods if p.deployment == crashed.deployment]  # type: ignore[union-attr]
+        assert len(scaled) == 2
+
+        # A StatefulSet's pod has no Deployment: scaling it is refused before anything runs.
+        trainer = target_for(state, effective, "pods", ("default", "trainer-0"))
+        assert trainer is not None and trainer.subject.deployment is None
+        with pytest.raises(Exception, match="belongs to no Deployment"):
+            catalog.render("deployment-scale", trainer.subject, {"replicas": 1})
+    finally:
+        await engine.close()
+        await sim.stop()
+
+
+def test_pod_actions_run_here_when_kubectl_is_local_and_are_hidden_without_kube() -> None:
+    from cockpit.actions.catalog import Catalog
+    from cockpit.actions.render import Subject
+
+    assert Catalog.from_config().visible("pod") == ()
+    local = Catalog.from_config(kube=KubeConfig(kubeconfig="~/k3s/config.yaml", context="oceanid"))
+    assert {a.run_on for a in local.visible("pod")} == {"local"}
+    subject = Subject(
+        pod="vllm-7d9f8b6c5d-x2k4p; rm -rf ~",
+        namespace="inference",
+        deployment="vllm",
+        kubectl=("kubectl", "--kubeconfig=/home/op/k3s/config.yaml", "--context=oceanid"),
+    )
+    invocation = local.render("pod-delete", subject, {})
+    assert invocation.argv == (
+        "kubectl", "--kubeconfig=/home/op/k3s/config.yaml", "--context=oceanid",
+        "delete", "pod", "--namespace", "inference", "vllm-7d9f8b6c5d-x2k4p; rm -rf ~",
+    )  # fmt: skip
+    assert invocation.node is None and invocation.run_on == "local"
