@@ -11,14 +11,12 @@ targets refuse connections, exactly what Prometheus records as ``up == 0``). The
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from cockpit.sim.exporter import CONTENT_TYPE, JOBS, SimExporter
-from cockpit.sim.http import HEAD_LIMIT, _keep_alive, _parse, _send
+from cockpit.sim.http import _keep_alive, _parse, _send, close_abruptly, listen
 from cockpit.sim.http_answers import Answer
 from cockpit.sim.server import SimError, loopback_address
 
@@ -62,30 +60,14 @@ class ExporterServer:
         return self._server is not None
 
     async def start(self) -> None:
-        try:
-            server = await asyncio.start_server(self._serve, self.host, self.port, limit=HEAD_LIMIT)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise SimError(f"exporter: {self.address} is already in use") from None
-            raise SimError(f"exporter: cannot listen on {self.address}: {exc.strerror}") from None
-        self._server = server
+        self._server = await listen(self._serve, self.host, self.port, "exporter")
         if self.port == 0:
-            self.port = server.sockets[0].getsockname()[1]
+            self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """The exporter process dies: the port refuses, open connections are cut."""
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+        await close_abruptly(server, self._writers, self._tasks)
 
     async def __aenter__(self) -> ExporterServer:
         await self.start()

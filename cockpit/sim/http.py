@@ -159,32 +159,13 @@ class ServiceSim:
     # -- the listener --------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        try:
-            server = await asyncio.start_server(self._serve, self.host, self.port, limit=HEAD_LIMIT)
-        except OSError as exc:
-            where = f"{self.host}:{self.port}"
-            if exc.errno == errno.EADDRINUSE:
-                raise SimError(f"service {self.service.name!r}: {where} is already in use") from None
-            raise SimError(
-                f"service {self.service.name!r}: cannot listen on {where}: {exc.strerror}"
-            ) from None
-        self._server = server
+        self._server = await listen(self._serve, self.host, self.port, f"service {self.service.name!r}")
         if self.port == 0:
-            self.port = server.sockets[0].getsockname()[1]
+            self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
         server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()  # the process died: no goodbye on open connections
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+        await close_abruptly(server, self._writers, self._tasks)
 
     # -- one connection ------------------------------------------------------------------------
 
@@ -403,3 +384,31 @@ async def _send(
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     writer.write(head if head_only else head + reply.body)
     await writer.drain()
+
+
+async def listen(serve: Any, host: str, port: int, what: str) -> asyncio.Server:
+    """A loopback listener for a simulated server; a busy port is one line naming ``what``."""
+    try:
+        return await asyncio.start_server(serve, host, port, limit=HEAD_LIMIT)
+    except OSError as exc:
+        where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise SimError(f"{what}: {where} is already in use") from None
+        raise SimError(f"{what}: cannot listen on {where}: {exc.strerror}") from None
+
+
+async def close_abruptly(
+    server: asyncio.Server | None, writers: set[asyncio.StreamWriter], tasks: set[asyncio.Task[None]]
+) -> None:
+    """The process died: the port refuses, and open connections are cut without a goodbye."""
+    if server is None:
+        return
+    server.close()
+    for writer in list(writers):
+        writer.transport.abort()
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await server.wait_closed()

@@ -22,6 +22,7 @@ from cockpit.actions.runner import GRACE_S, Invocation, Outcome, run, run_bulk
 from cockpit.actions.schema import ActionConfig
 from cockpit.config import Cluster
 from cockpit.sources.ssh import SshPool
+from tests.action_helpers import Lines, action
 
 pytestmark = pytest.mark.integration
 NASTY = list("'\"\\$`;|&<>(){}*?[]~#!% \t-=x\u00e9\u2603")
@@ -36,34 +37,9 @@ ARGV = ActionConfig.model_validate(
 )
 
 
-def action(command: str, **fields: Any) -> ActionConfig:
-    return ActionConfig.model_validate(
-        {"name": "t", "scope": "node", "danger": "safe", "command": command, **fields}
-    )
-
-
 def invocation(cluster: Cluster, command: str, node: str = "a", **fields: Any) -> Invocation:
     target = NodeTarget.from_config(cluster.node(node), cluster)
     return render(action(command, **fields), Subject(node=target), {})
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.got: list[tuple[str, str]] = []
-        self._seen = asyncio.Event()
-
-    def __call__(self, stream: str, line: str) -> None:
-        self.got.append((stream, line))
-        self._seen.set()
-
-    def of(self, stream: str) -> list[str]:
-        return [line for s, line in self.got if s == stream]
-
-    async def wait_for(self, text: str, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not any(text in line for _, line in self.got):
-                self._seen.clear()
-                await self._seen.wait()
 
 
 def processes_with(needle: str) -> list[int]:

@@ -18,38 +18,11 @@ import pytest
 
 from cockpit.actions.render import NodeTarget, Subject, render
 from cockpit.actions.runner import Invocation, Outcome, run, run_bulk
-from cockpit.actions.schema import ActionConfig
 from cockpit.config import Cluster
 from cockpit.sim import SimCluster
 from cockpit.sources.ssh import SshPool
+from tests.action_helpers import Lines, action
 from tests.unit.test_engine_sim import make_cluster, start_sim
-
-
-class Lines:
-    """A sink that keeps what it was given and can wait for a line."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, str]] = []
-        self._seen = asyncio.Event()
-
-    def __call__(self, stream: str, line: str) -> None:
-        self.got.append((stream, line))
-        self._seen.set()
-
-    def of(self, stream: str) -> list[str]:
-        return [line for s, line in self.got if s == stream]
-
-    async def wait_for(self, text: str, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not any(text in line for _, line in self.got):
-                self._seen.clear()
-                await self._seen.wait()
-
-
-def action(command: str, **fields: Any) -> ActionConfig:
-    return ActionConfig.model_validate(
-        {"name": "t", "scope": "node", "danger": "safe", "command": command, **fields}
-    )
 
 
 class Lab:
