@@ -18,7 +18,7 @@ from textual.worker import Worker
 
 from cockpit.actions.audit import AuditLog
 from cockpit.actions.catalog import Catalog, ReadOnlyError
-from cockpit.actions.render import Invocation
+from cockpit.actions.render import Invocation, applies
 from cockpit.actions.runner import Outcome, Result, run, run_bulk
 from cockpit.actions.schema import ActionConfig
 from cockpit.actions.subjects import InstanceTarget, Target, detail_target, remediations, target_for
@@ -98,7 +98,11 @@ class ActionFlow:
                 return
             scope = found[0].scope
             found = tuple(t for t in found if t.scope == scope)
-            entries = [MenuEntry(action, found) for action in self.catalog.visible(scope)]
+            entries = [
+                MenuEntry(action, found)
+                for action in self.catalog.visible(scope)
+                if all(applies(action, t.subject) for t in found)
+            ]
             title = found[0].label if len(found) == 1 else f"{len(found)} marked {scope}s"
         if not entries:
             app.notify(

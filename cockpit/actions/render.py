@@ -277,6 +277,17 @@ def _value(part: Placeholder, values: Mapping[str, str]) -> str:
     return _remote_name(part.name, value) if part.name in _REMOTE else value
 
 
+def applies(action: ActionConfig, subject: Subject) -> bool:
+    """Whether the subject has every name the command needs, so a menu offers only what can run:
+    no "scale the Deployment" on a StatefulSet's pod, no "restart the compose project" on a
+    container of none."""
+    values = _subject_values(subject)
+    return all(
+        p.input_name is not None or p.name in ("kubectl", "pids") or p.name in values
+        for p in parse(action.command).placeholders
+    )
+
+
 def _scope_check(action: ActionConfig, subject: Subject) -> None:
     needs = {
         "gpu": subject.gpu,

@@ -295,3 +295,14 @@ def test_any_template_parses_losslessly_or_says_why_in_one_line(template: str) -
         for p in parsed.parts
     )
     assert rebuilt == template
+
+
+def test_a_menu_offers_only_what_the_subject_can_fill() -> None:
+    from cockpit.actions.render import applies
+
+    pod = Subject(pod="trainer-0", namespace="ml")
+    assert applies(builtin("pod-delete"), pod)
+    assert not applies(builtin("deployment-scale"), pod)  # a StatefulSet's pod: no Deployment
+    assert applies(builtin("deployment-scale"), Subject(pod="vllm-1", namespace="ml", deployment="vllm"))
+    assert not applies(builtin("compose-restart"), Subject(node=ROOT, container="web"))
+    assert applies(builtin("container-restart"), Subject(node=ROOT, container="web"))
