@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "temp": ("temp_c", "hot"),
@@ -96,6 +97,40 @@ def _candidates(name: str) -> tuple[str, ...]:
     return (*ALIASES.get(name, ()), name)
 
 
+candidates = _candidates
+"""The field names tried for what the operator called ``name``, in order (aliases first)."""
+
+
+class Columns(Protocol):
+    """A table's rows seen a column at a time, so that a term is judged on 16,000 rows in a few
+    milliseconds instead of building each row's fields (what :meth:`Term.select` reads). Each
+    answer gives, in row order, only the rows that have something for ``name``."""
+
+    def all_keys(self) -> Iterable[Hashable]:
+        """Every row, in order."""
+        ...
+
+    def text(self) -> Mapping[Hashable, str]:
+        """Each row's text (what a regex searches)."""
+        ...
+
+    def texts(self, name: str) -> Mapping[Hashable, tuple[str, ...]]:
+        """``_text`` of each value of the first of ``candidates(name)`` the row has."""
+        ...
+
+    def numbers(self, name: str) -> Mapping[Hashable, tuple[float, ...]]:
+        """The numbers of the first of ``candidates(name)`` that holds any."""
+        ...
+
+
+def texts_of(value: object) -> tuple[str, ...]:
+    return tuple(_text(v) for v in _values(value))
+
+
+def numbers_of(value: object) -> tuple[float, ...]:
+    return tuple(n for n in map(number, _values(value)) if n is not None)
+
+
 def lookup(fields: Fields, name: str) -> object:
     """The row's value for what the operator called ``name`` (aliases first), or a sentinel."""
     for key in _candidates(name):
@@ -110,6 +145,10 @@ class Pattern:
 
     def matches(self, fields: Fields, text: str) -> bool:
         return self.regex.search(text) is not None
+
+    def select(self, columns: Columns) -> set[Hashable]:
+        search = self.regex.search
+        return {key for key, text in columns.text().items() if search(text) is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +166,16 @@ class FieldText:
         hit = any(t == self.value for t in texts) if self.exact else any(self.value in t for t in texts)
         return hit != self.negate
 
+    def select(self, columns: Columns) -> set[Hashable]:
+        value, negate = self.value, self.negate
+        if self.exact:
+            return {key for key, texts in columns.texts(self.field).items() if (value in texts) != negate}
+        return {
+            key
+            for key, texts in columns.texts(self.field).items()
+            if any(value in t for t in texts) != negate
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class FieldNumber:
@@ -142,6 +191,11 @@ class FieldNumber:
                 return any(compare(n, self.value) for n in numbers)
         return False
 
+    def select(self, columns: Columns) -> set[Hashable]:
+        compare, value = _COMPARE[self.op], self.value
+        found = columns.numbers(self.field)
+        return {key for key, numbers in found.items() if any(compare(n, value) for n in numbers)}
+
 
 @dataclass(frozen=True, slots=True)
 class Not:
@@ -149,6 +203,10 @@ class Not:
 
     def matches(self, fields: Fields, text: str) -> bool:
         return not self.term.matches(fields, text)
+
+    def select(self, columns: Columns) -> set[Hashable]:
+        inner = self.term.select(columns)
+        return {key for key in columns.all_keys() if key not in inner}
 
 
 Term = Pattern | FieldText | FieldNumber | Not

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 
+from cockpit.query import Query, Term, candidates, numbers_of, texts_of
 from cockpit.sanitize import clean
-from widgets.table_model import Cell, Column, Row, row_fields, row_text, sort_key, within_deadband
+from widgets.table_model import Cell, Column, Row, cell_value, row_fields, row_text, sort_key, within_deadband
 
 Predicate = Callable[[Mapping[str, object], str], bool]
 """``(fields, text) -> keep?``; ``cockpit.query.Query.matches`` is one."""
 
 Fields = Mapping[str, object] | None
+_MISSING = object()
 
 
 def _clean(cell: Cell) -> Cell:
@@ -24,7 +26,13 @@ def _clean(cell: Cell) -> Cell:
 
 
 class RowSet:
-    """Every row given, in the order given, with the table's filter, sort column and marks."""
+    """Every row given, in the order given, with the table's filter, sort column and marks.
+
+    At 16,000 rows a keystroke must not rebuild every row's filter fields: a filter that is a
+    :class:`~cockpit.query.Query` is judged a term and a column at a time (``Columns``), and what
+    each term matched is kept until the rows change, so typing one more character judges one term
+    and erasing it judges none. A load that repeats rows already held (the same objects, or equal)
+    keeps their cleaned cells and leaves those caches valid."""
 
     def __init__(self, columns: Sequence[Column]) -> None:
         self.columns = tuple(columns)
@@ -34,17 +42,140 @@ class RowSet:
         self.reverse = False
         self.marks: set[Hashable] = set()
         """Marked keys; a key leaves when its row does."""
+        self._given: dict[Hashable, object] = {}
+        """Each row as given (before cleaning): an identical or equal one next load is not redone."""
+        self._names: dict[str, int] = {}
+        for index, column in enumerate(self.columns):
+            # As ``row_fields`` builds its dict: a key overwrites, a header word only fills in.
+            self._names[column.key] = index
+            word = column.label.casefold()
+            if word.isidentifier() and word not in self._names:
+                self._names[word] = index
+        self._text: dict[Hashable, str] | None = None
+        self._found: dict[str, dict[Hashable, object]] = {}
+        self._texts: dict[str, dict[Hashable, tuple[str, ...]]] = {}
+        self._numbers: dict[str, dict[Hashable, tuple[float, ...]]] = {}
+        self._selected: dict[Term, set[Hashable]] = {}
+        self._order: tuple[Query, list[Hashable]] | None = None
+        self._position: dict[Hashable, int] | None = None
 
     def load(self, rows: Sequence[Row | tuple[Hashable, tuple[Cell, ...]]]) -> bool:
         """Take the full new contents; True when a marked row went away (marks changed)."""
-        self.rows = {
-            row[0]: (tuple(_clean(cell) for cell in row[1]), row[2] if len(row) > 2 else None)  # type: ignore[misc]
-            for row in rows
-        }
+        old_rows, old_given = self.rows, self._given
+        new_rows: dict[Hashable, tuple[tuple[Cell, ...], Fields]] = {}
+        given: dict[Hashable, object] = {}
+        changed = len(rows) != len(old_rows)
+        for row in rows:
+            key = row[0]
+            before = old_given.get(key, _MISSING)
+            if before is row or (before is not _MISSING and before == row):
+                new_rows[key] = old_rows[key]
+            else:
+                changed = True
+                new_rows[key] = (tuple(_clean(cell) for cell in row[1]), row[2] if len(row) > 2 else None)  # type: ignore[misc]
+            given[key] = row
+        if changed or list(new_rows) != list(old_rows):
+            self._forget()
+        self.rows, self._given = new_rows, given
         if self.marks.issubset(self.rows):
             return False
         self.marks &= self.rows.keys()
         return True
+
+    def _forget(self) -> None:
+        """The rows changed: what was judged of them no longer holds."""
+        self._text = None
+        self._found.clear()
+        self._texts.clear()
+        self._numbers.clear()
+        self._selected.clear()
+        self._order = None
+        self._position = None
+
+    # -- the rows a column at a time (cockpit.query.Columns) ---------------------------------
+    def all_keys(self) -> list[Hashable]:
+        return list(self.rows)
+
+    def text(self) -> dict[Hashable, str]:
+        if self._text is None:
+            self._text = {key: row_text(cells) for key, (cells, _) in self.rows.items()}
+        return self._text
+
+    def _value(self, cells: tuple[Cell, ...], extra: Fields, name: str) -> object:
+        """``row_fields(...)[name]`` without building the dict, or ``_MISSING``."""
+        if extra is not None and name in extra:
+            return extra[name]
+        index = self._names.get(name)
+        if index is None or index >= len(cells):
+            return _MISSING
+        return cell_value(cells[index])
+
+    def _first(self, name: str) -> dict[Hashable, object]:
+        """Each row's value of the first of ``candidates(name)`` it has (``lookup``)."""
+        found = self._found.get(name)
+        if found is None:
+            found = self._found[name] = {}
+            names = candidates(name)
+            for key, (cells, extra) in self.rows.items():
+                for candidate in names:
+                    value = self._value(cells, extra, candidate)
+                    if value is not _MISSING:
+                        found[key] = value
+                        break
+        return found
+
+    def texts(self, name: str) -> dict[Hashable, tuple[str, ...]]:
+        texts = self._texts.get(name)
+        if texts is None:
+            texts = self._texts[name] = {key: texts_of(value) for key, value in self._first(name).items()}
+        return texts
+
+    def numbers(self, name: str) -> dict[Hashable, tuple[float, ...]]:
+        numbers = self._numbers.get(name)
+        if numbers is None:
+            numbers = self._numbers[name] = {}
+            names = candidates(name)
+            for key, (cells, extra) in self.rows.items():
+                for candidate in names:
+                    value = self._value(cells, extra, candidate)
+                    found = numbers_of(None if value is _MISSING else value)
+                    if found:
+                        numbers[key] = found
+                        break
+        return numbers
+
+    def _query_keys(self, query: Query) -> list[Hashable]:
+        """The rows ``query`` keeps, in order, from each term's (cached) matches."""
+        if self._order is not None and self._order[0] == query:
+            return self._order[1]
+        sets = []
+        for term in query.terms:
+            chosen = self._selected.get(term)
+            if chosen is None:
+                chosen = self._selected[term] = term.select(self)
+            sets.append(chosen)
+        if not sets:
+            keys = list(self.rows)
+        else:
+            sets.sort(key=len)
+            keep = sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
+            keys = (
+                [key for key in self.rows if key in keep]
+                if len(keep) * 8 > len(self.rows)
+                else self._ordered(keep)
+            )
+        self._order = (query, keys)
+        return keys
+
+    def _ordered(self, keep: set[Hashable]) -> list[Hashable]:
+        """A few kept rows in the order given, without walking every row."""
+        position = self._positions()
+        return sorted(keep, key=position.__getitem__)
+
+    def _positions(self) -> dict[Hashable, int]:
+        if self._position is None:
+            self._position = {key: i for i, key in enumerate(self.rows)}
+        return self._position
 
     def cells(self, key: Hashable) -> tuple[Cell, ...]:
         return self.rows[key][0]
@@ -64,7 +195,11 @@ class RowSet:
     ) -> tuple[list[Hashable], dict[Hashable, tuple[Cell, ...]]]:
         """The keys to show, in order, and their cells given what is ``drawn`` now: a value within
         its column's deadband keeps the drawn one, so the sort does not follow jitter either."""
-        keys = [key for key in self.rows if self._passes(key)]
+        query = getattr(self.predicate, "__self__", None)
+        if isinstance(query, Query) and getattr(self.predicate, "__func__", None) is Query.matches:
+            keys = list(self._query_keys(query))
+        else:
+            keys = [key for key in self.rows if self._passes(key)]
         cells = {key: self._merged(key, drawn.get(key)) for key in keys}
         if self.sort_index is not None:
             keys = self._sorted(keys, cells, self.sort_index)
