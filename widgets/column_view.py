@@ -30,7 +30,7 @@ class ColumnView(Widget):
         return self.column.width + 1
 
     def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self.table.row_keys) + 1
+        return self.table.row_count + 1
 
     def render_line(self, y: int) -> Strip:
         return self.table.render_cell_line(self, y)
