@@ -16,6 +16,7 @@ rounded up, as the SSH probe reads it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,15 +35,17 @@ GPU_FAST = {
 GPU_SLOW = {"total": "DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE", "limit": "DCGM_FI_DEV_POWER_MGMT_LIMIT"}
 """Memory total (FB used + free, in MiB) and the power limit change by an operator's hand, not by
 the second."""
-HOST_FAST = {
-    "node_load1": "load1",
-    "node_load5": "load5",
-    "node_load15": "load15",
-    "node_memory_MemAvailable_bytes": "mem_available",
+HOST_FAST = {"node_load1": "load1", "node_memory_MemAvailable_bytes": "mem_available"}
+HOST_WINDOW = {"node_load5": "load5", "node_load15": "load15"}
+"""5- and 15-minute load averages move no faster than the 5-minute windows (no pane shows them)."""
+HOST_SLOW = {
+    "node_memory_MemTotal_bytes": "mem_total",
+    "node_boot_time_seconds": "boot",
     "node_time_seconds": "time",
 }
-HOST_SLOW = {"node_memory_MemTotal_bytes": "mem_total", "node_boot_time_seconds": "boot"}
-HOST_FIELDS = {**HOST_FAST, **HOST_SLOW}
+"""``time`` is the node's clock, read with ``boot`` for uptime, which then advances by our clock
+(:func:`map_host`'s ``static_age_s``): a gauge that only counts seconds is not worth 2,000 series a cycle."""
+HOST_FIELDS = {**HOST_FAST, **HOST_WINDOW, **HOST_SLOW}
 FS_FIELDS = {"node_filesystem_size_bytes": "size", "node_filesystem_free_bytes": "free",
              "node_filesystem_avail_bytes": "avail"}  # fmt: skip
 VLLM_FIELDS = {
@@ -55,6 +58,8 @@ PSEUDO_FS = ("tmpfs", "devtmpfs", "overlay", "squashfs", "ramfs", "fuse.lxcfs", 
 SKIPPED_MOUNTS = ("/proc", "/sys", "/dev", "/run")
 """The mounts the SSH probe's ``parse_df`` skips, so both sources list the same disks."""
 LABEL_LIMIT = 256
+MEMO_LIMIT = 262_144
+"""Label values a :class:`NodeIndex` remembers before it starts over (16,000 GPUs use ~20,000)."""
 Series = tuple[dict[str, str], float | None]
 
 
@@ -80,11 +85,11 @@ def queries(node_label: str, gpu_label: str, rate_window: str) -> dict[str, str]
 
 
 def window_queries(node_label: str) -> dict[str, str]:
-    """Signals over 5-minute ``rate()`` windows (TTFT p95, tokens/s, Ray Serve replicas): they move
-    slowly by construction and cost Prometheus the most, so they run every ``window_refresh_s``."""
+    """Signals over 5-minute windows (TTFT p95, tokens/s, Ray Serve replicas, load5/load15): they
+    move slowly by construction and cost Prometheus the most, so they run every ``window_refresh_s``."""
     n = node_label
     ray = "ray_serve_deployment_replica_healthy"
-    out = {}
+    out = {"host_window": f'max by (__name__, {n}) ({{__name__=~"{_names(HOST_WINDOW)}"}})'}
     out["ttft"] = (
         f"histogram_quantile(0.95, sum by (le, {n}, model_name) (rate(vllm:time_to_first_token_seconds_bucket[5m])))"
     )
@@ -139,9 +144,11 @@ def parse_query(doc: Any, what: str = "query") -> list[Series] | ProbeError:
     for item in result:
         # The fast path (16,000 GPUs x 4 values a cycle); anything odd goes the careful way.
         try:
-            labels, pair = item["metric"], item["value"]
-            value = float(pair[1]) if type(pair[1]) is str and len(pair) == 2 else None
-        except (TypeError, KeyError, IndexError, ValueError):
+            labels = item["metric"]
+            pair = item["value"]
+            _, raw = pair  # [time, "value"]: anything else raises and reads as no value
+            value = float(raw) if type(raw) is str and type(pair) is list else None
+        except (TypeError, KeyError, ValueError):
             labels = item.get("metric") if isinstance(item, dict) else None
             value = None
         if type(labels) is dict:
@@ -190,7 +197,11 @@ class NodeIndex:
     known: Mapping[str, str]
     discovered: frozenset[str] = frozenset()
     _memo: dict[Any, str | None] = field(default_factory=dict, compare=False, repr=False)
-    """Label value -> node, for this cycle: an instance label repeats once per GPU and metric."""
+    """Label value -> node: an instance label repeats once per GPU and metric, and the source keeps
+    one index while the configured nodes stay the same, so this fills once, not every cycle."""
+    _boards: dict[tuple[Any, Any], tuple[str, int] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, names: Iterable[str], aliases: Mapping[str, str] | None = None) -> NodeIndex:
@@ -211,8 +222,29 @@ class NodeIndex:
         except TypeError:  # an unhashable value from a hostile answer
             return None
         name = self._resolve(value)
+        if len(self._memo) >= MEMO_LIMIT:  # label values that never repeat (churning pods)
+            self._memo.clear()
         self._memo[value] = name
         return name
+
+    def board(self, labels: Mapping[str, Any], label: str) -> tuple[str, int] | None:
+        """(node, GPU index) of a dcgm-exporter series: 16,000 GPUs x 6 values go through here."""
+        raw = (labels.get(label), labels.get("gpu"))
+        try:
+            return self._boards[raw]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value from a hostile answer
+            return None
+        name = self.node(labels, label)
+        gpu = raw[1]
+        found = None
+        if name is not None and isinstance(gpu, str) and gpu.isascii() and gpu.isdigit():
+            found = name, int(gpu)
+        if len(self._boards) >= MEMO_LIMIT:
+            self._boards.clear()
+        self._boards[raw] = found
+        return found
 
     def _resolve(self, value: Any) -> str | None:
         if not value or not isinstance(value, str):
@@ -236,9 +268,19 @@ def map_targets(up: list[Series], index: NodeIndex, label: str) -> dict[str, lis
     for labels, value in up:
         name = index.node(labels, label)
         if name is not None:
-            target = Target(text(labels, "job"), text(labels, "instance"), value == 1.0)
+            job, instance = labels.get("job"), labels.get("instance")
+            if isinstance(job, str) and isinstance(instance, str):
+                target = _target(job, instance, value == 1.0)
+            else:
+                target = Target(text(labels, "job"), text(labels, "instance"), value == 1.0)
             out.setdefault(name, []).append(target)
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _target(job: str, instance: str, up: bool) -> Target:
+    """The same 6,000 targets come back every cycle: cleaned and built once each (they are frozen)."""
+    return Target(clean(job, limit=LABEL_LIMIT), clean(instance, limit=LABEL_LIMIT), up)
 
 
 # -- host and GPUs -------------------------------------------------------------------------------
@@ -251,21 +293,27 @@ def map_host(
     cpu_count: list[Series],
     index: NodeIndex,
     label: str,
+    static_age_s: float = 0.0,
+    disks: Mapping[str, tuple[Disk, ...]] | None = None,
+    kept: Iterable[Mapping[str, Mapping[str, float | None]]] = (),
 ) -> dict[str, HostReading]:
-    """node_exporter series -> a HostReading per node that has any of them."""
+    """node_exporter series -> a HostReading per node that has any of them; ``static_age_s`` is how
+    long ago the slow gauges (boot and node time) were read, added to the uptime they give.
+    ``kept`` are :func:`host_values` of the window and slow tiers' gauges, mapped when they were read."""
     values: dict[str, dict[str, float | None]] = {}
-    for labels, value in gauges:
-        name = index.node(labels, label)
-        part = HOST_FIELDS.get(labels.get("__name__", ""))
-        if name is not None and part is not None:
-            values.setdefault(name, {})[part] = value
+    for earlier in kept:
+        for name, fields in earlier.items():
+            values.setdefault(name, {}).update(fields)
+    for name, fields in host_values(gauges, index, label).items():
+        values.setdefault(name, {}).update(fields)
     cpus = {name: value for name, value in _by_node(cpu_count, index, label) if value}
     busy: dict[str, float | None] = {}
     for name, idle in _by_node(cpu_idle, index, label):
         count = cpus.get(name)
         share = None if idle is None or not count else min(1.0, max(0.0, idle / count))
         busy[name] = None if share is None else round(100.0 * (1.0 - share), 1)
-    disks = _map_disks(filesystems, index, label)
+    if disks is None:
+        disks = map_disks(filesystems, index, label)
     out = {}
     for name in set(values) | set(busy) | set(disks):
         v = values.get(name, {})
@@ -278,10 +326,21 @@ def map_host(
             cpu_pct=busy.get(name),
             mem_total_bytes=int(total) if total is not None else None,
             mem_available_bytes=int(available) if available is not None else None,
-            uptime_s=max(0.0, now - boot) if boot is not None and now is not None else None,
+            uptime_s=max(0.0, now - boot + static_age_s) if boot is not None and now is not None else None,
             disks=disks.get(name, ()),
         )
     return out
+
+
+def host_values(gauges: list[Series], index: NodeIndex, label: str) -> dict[str, dict[str, float | None]]:
+    """node_exporter gauges -> field values per node (``load1``, ``mem_total``, ...)."""
+    values: dict[str, dict[str, float | None]] = {}
+    for labels, value in gauges:
+        name = index.node(labels, label)
+        part = HOST_FIELDS.get(labels.get("__name__", ""))
+        if name is not None and part is not None:
+            values.setdefault(name, {})[part] = value
+    return values
 
 
 def _by_node(series: list[Series], index: NodeIndex, label: str) -> list[tuple[str, float | None]]:
@@ -293,13 +352,14 @@ def _by_node(series: list[Series], index: NodeIndex, label: str) -> list[tuple[s
     return out
 
 
-def _map_disks(series: list[Series], index: NodeIndex, label: str) -> dict[str, tuple[Disk, ...]]:
+def map_disks(series: list[Series], index: NodeIndex, label: str) -> dict[str, tuple[Disk, ...]]:
+    """node_filesystem_* -> disks per node, as df lists them; slow-tier data mapped once per read."""
     raw: dict[tuple[str, str, str], dict[str, float | None]] = {}
     fstypes: dict[tuple[str, str, str], str] = {}
     for labels, value in series:
         name = index.node(labels, label)
         part = FS_FIELDS.get(labels.get("__name__", ""))
-        if name is None or field is None:
+        if name is None or part is None:
             continue
         key = (name, text(labels, "mountpoint"), text(labels, "device"))
         raw.setdefault(key, {})[part] = value
@@ -333,45 +393,79 @@ def _int(value: float | None) -> int | None:
     return int(value) if value is not None else None
 
 
+def gpu_identities(ids: list[Series], index: NodeIndex, label: str) -> dict[tuple[str, int], tuple[str, str]]:
+    """``gpu_ids`` -> (UUID, model) per (node, GPU index); slow-tier data the source maps once per read."""
+    out = {}
+    for labels, _ in ids:
+        found = index.board(labels, label)
+        if found is not None:
+            out[found] = (text(labels, "UUID"), text(labels, "modelName"))
+    return out
+
+
+def gpu_column(series: list[Series], index: NodeIndex, label: str) -> dict[tuple[str, int], float | None]:
+    """One dcgm-exporter value per (node, GPU index); the source keeps the slow tier's columns."""
+    out: dict[tuple[str, int], float | None] = {}
+    memo, board = index._boards, index.board
+    for labels, value in series:
+        try:
+            found = memo[(labels.get(label), labels.get("gpu"))]
+        except (KeyError, TypeError):
+            found = board(labels, label)
+        if found is not None:
+            out[found] = value
+    return out
+
+
 def map_gpus(
-    ids: list[Series], values: Mapping[str, list[Series]], index: NodeIndex, label: str
+    ids: list[Series],
+    values: Mapping[str, list[Series] | Mapping[tuple[str, int], float | None]],
+    index: NodeIndex,
+    label: str,
+    identities: Mapping[tuple[str, int], tuple[str, str]] | None = None,
+    reuse: dict[tuple[str, int], tuple[tuple[Any, ...], GpuReading]] | None = None,
 ) -> dict[str, tuple[GpuReading, ...]]:
     """dcgm-exporter series -> GPUs per node, by index. ``values`` maps a field (``util``, ``temp``,
-    ``power``, ``used``, ``total``, ``limit``) to its series; only boards with values are listed."""
-    boards: dict[tuple[str, int], dict[str, Any]] = {}
-
-    def key(labels: Mapping[str, Any]) -> tuple[str, int] | None:
-        name = index.node(labels, label)
-        gpu = labels.get("gpu", "")
-        if name is None or not (isinstance(gpu, str) and gpu.isascii() and gpu.isdigit()):
-            return None
-        return name, int(gpu)
-
-    for part, series in values.items():
-        for labels, value in series:
-            found = key(labels)
-            if found is not None:
-                boards.setdefault(found, {})[part] = value
-    for labels, _ in ids:
-        found = key(labels)
-        if found in boards:  # identities of boards that report values; a gone board stays gone
-            boards[found].update(uuid=text(labels, "UUID"), model=text(labels, "modelName"))
+    ``power``, ``used``, ``total``, ``limit``) to its series, or to its :func:`gpu_column`; only boards
+    with values are listed. ``identities`` is :func:`gpu_identities` of ``ids``, when the caller kept it.
+    ``reuse`` (the caller's, kept across cycles) hands back last cycle's reading of a board whose values
+    did not change: Prometheus's data moves once per scrape, and most of 16,000 boards stay put."""
+    columns = {
+        part: found if isinstance(found, Mapping) else gpu_column(found, index, label)
+        for part, found in values.items()
+    }
+    if identities is None:
+        identities = gpu_identities(ids, index, label)
+    seen: set[tuple[str, int]] = set()
+    for column in columns.values():
+        seen.update(column)
+    none: dict[tuple[str, int], float | None] = {}
+    util, used, total = columns.get("util", none), columns.get("used", none), columns.get("total", none)
+    temp, power, limit = columns.get("temp", none), columns.get("power", none), columns.get("limit", none)
     out: dict[str, list[GpuReading]] = {}
-    for (name, index_), b in sorted(boards.items()):
-        used = b.get("used")
-        out.setdefault(name, []).append(
-            GpuReading(
-                index=index_,
-                name=b.get("model") or None,
-                uuid=b.get("uuid") or None,
-                util_pct=b.get("util"),
-                mem_used_mib=used,
-                mem_total_mib=b.get("total"),
-                temp_c=b.get("temp"),
-                power_w=b.get("power"),
-                power_limit_w=b.get("limit"),
-            )
-        )
+    kept = {} if reuse is None else reuse
+    for key in sorted(seen):
+        uuid, model = identities.get(key, ("", ""))  # of boards that report values; a gone board stays gone
+        fields = (model, uuid, util.get(key), used.get(key), total.get(key), temp.get(key), power.get(key),
+                  limit.get(key))  # fmt: skip
+        last = kept.get(key)
+        if last is not None and last[0] == fields:
+            gpu = last[1]
+        else:
+            gpu = GpuReading(
+                index=key[1], name=model or None, uuid=uuid or None, util_pct=fields[2],
+                mem_used_mib=fields[3], mem_total_mib=fields[4], temp_c=fields[5], power_w=fields[6],
+                power_limit_w=fields[7],
+            )  # fmt: skip
+            if reuse is not None:
+                reuse[key] = (fields, gpu)
+        try:
+            out[key[0]].append(gpu)
+        except KeyError:
+            out[key[0]] = [gpu]
+    if reuse is not None and len(reuse) > len(seen):  # boards that went away
+        for key in [k for k in reuse if k not in seen]:
+            del reuse[key]
     return {name: tuple(gpus) for name, gpus in out.items()}
 
 
@@ -411,11 +505,21 @@ def map_signals(
     label: str,
 ) -> tuple[Signal, ...]:
     out: list[Signal] = []
+    subjects: dict[tuple[Any, Any], tuple[str, str | None]] = {}
+    """(node label, model) -> (subject, node): each recurs once per vLLM metric (5 per server)."""
 
     def vllm_signal(metric: str, labels: Mapping[str, str], value: float | None) -> Signal:
-        node = index.node(labels, label)
-        where = node or node_key(text(labels, label)) or "?"
-        return Signal(metric, f"vllm:{text(labels, 'model_name') or '?'}@{where}", value, node)
+        raw = (labels.get(label), labels.get("model_name"))
+        try:
+            subject, node = subjects[raw]
+        except KeyError:
+            node = index.node(labels, label)
+            where = node or node_key(text(labels, label)) or "?"
+            subject = f"vllm:{text(labels, 'model_name') or '?'}@{where}"
+            subjects[raw] = subject, node
+        except TypeError:  # an unhashable value from a hostile answer
+            return Signal(metric, "vllm:?@?", value, None)
+        return Signal(metric, subject, value, node)
 
     for labels, value in vllm:
         part = VLLM_FIELDS.get(labels.get("__name__", ""))
@@ -430,7 +534,11 @@ def map_signals(
             out.append(Signal(metric, subject, value))
     # One signal per (metric, subject): vLLM 0.10 exports both KV-cache names for a while.
     unique = {(s.metric, s.subject): s for s in out}
-    return tuple(sorted(unique.values(), key=lambda s: (s.subject, s.metric)))
+    return tuple(sorted(unique.values(), key=_signal_order))
+
+
+def _signal_order(signal: Signal) -> tuple[str, str]:
+    return signal.subject, signal.metric
 
 
 def map_panel(name: str, unit: str, answer: list[Series] | ProbeError) -> PanelValue:

@@ -7,11 +7,19 @@ while Prometheus still works on the others; measured on the same 2,000-node Prom
 cycle minima 3.7 s vs 3.8 s), and httpx peaked at 143 MB RSS against 236 MB for prometheus-api-client
 in threads (requests keeps several whole bodies alive at once).
 
-Each cycle: ``up``, four GPU values, host gauges, CPU, vLLM's gauges, one query per custom panel and
-``/api/v1/alerts``, all concurrently; every ``window_refresh_s`` also TTFT p95, tokens/s and Ray Serve
-replicas; every ``slow_refresh_s`` (or when a new board or host shows up) GPU identities, memory
-totals, power limits, disks and CPU counts. Prometheus's cost is per series touched, so the parts
-that barely move are not re-read every cycle.
+Each cycle: ``up``, four GPU values, load1 and available memory, CPU, vLLM's gauges, one query per
+custom panel and ``/api/v1/alerts``, all concurrently; every ``window_refresh_s`` also TTFT p95,
+tokens/s, Ray Serve replicas and load5/load15; every ``slow_refresh_s`` (or when a new board or host
+shows up) GPU identities, memory totals, power limits, disks, CPU counts, total memory, boot time and
+the node's clock (uptime then advances by ours). Prometheus's cost is per series touched, so the
+parts that barely move are not re-read every cycle, and our own cost is per series mapped, so what
+the slow tier brought is mapped once (identities, disks, totals) and a board whose values did not
+change keeps last cycle's reading. Mapping runs in a thread, off the event loop.
+
+Where a steady cycle goes at 2,000 nodes x 8 GPUs (bench/prometheus_scale.py, 2 CPUs): Prometheus
+spends ~1.4 s of CPU on it, of which ~0.65 s executing the queries (``stats=all``) and the rest
+encoding ~80,000 series as JSON; this source ~0.55 s (decode ~0.12, parse ~0.08, mapping ~0.15, httpx
+the rest). Both scale with the series a cycle returns, which is why the tiers exist.
 A failed panel or alerts request is reported and the rest stands; when Prometheus itself cannot be
 read, :meth:`PrometheusSource.read` returns the last good data with ``error`` set and its age.
 """
@@ -19,9 +27,12 @@ read, :meth:`PrometheusSource.read` returns the last good data with ``error`` se
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -38,6 +49,34 @@ from cockpit.sources.prom_model import PanelValue, PromAlert, PromReading
 USER_AGENT = "gpu-cockpit/0.1 (prometheus source)"
 MAX_BODY = 256 * 1024 * 1024
 """16,000 GPUs' answers are ~10 MB; anything near this is not a Prometheus we can use."""
+
+
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic collector off while a cycle decodes and maps its answers.
+
+    A cycle allocates ~300,000 containers (JSON objects, label dicts, series tuples) that reference
+    counting alone frees, and none of them forms a cycle; with the collector on, those allocations
+    trigger hundreds of young collections and, because the last cycle's readings are still alive,
+    full ones over millions of objects: measured, that doubled the decode and parse time. Everything
+    else on the loop only has its cyclic garbage collected a cycle later. Nested or concurrent cycles
+    (two Prometheus sources) count, and the collector is back on only if it was on before the first.
+    """
+    global _gc_pauses, _gc_was_enabled
+    if _gc_pauses == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_pauses += 1
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 class _Failed(Exception):
@@ -84,6 +123,11 @@ class PrometheusSource:
         self._tier_at: dict[str, float] = {}
         self._slow_due = True
         self._asked_for: frozenset[tuple[str, int]] = frozenset()
+        self._index: tuple[Any, m.NodeIndex] | None = None
+        self._derived: dict[str, tuple[object, m.NodeIndex, Any]] = {}
+        """Slow-tier answers mapped once (identities, disks): (the kept series, the index, result)."""
+        self._gpu_reuse: dict[tuple[str, int], tuple[tuple[Any, ...], Any]] = {}
+        self._map_lock = threading.Lock()
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -98,6 +142,10 @@ class PrometheusSource:
 
     async def read(self, node_names: Iterable[str], aliases: Mapping[str, str] | None = None) -> PromReading:
         """Everything for one cycle; ``aliases`` maps other label values (a node's host) to names."""
+        with _gc_paused():
+            return await self._read(node_names, aliases)
+
+    async def _read(self, node_names: Iterable[str], aliases: Mapping[str, str] | None) -> PromReading:
         at = self.clock()
         names = list(node_names)
         if self._headers_error:
@@ -131,7 +179,10 @@ class PrometheusSource:
         self._slow_due = self._slow_due and "slow" not in due
         found = {k: v or [] for k, v in {**self._kept, **series}.items()}
         panel_answers = answers[len(keys) : len(keys) + len(self.panels)]
-        reading = self._map(at, names, aliases, found, panel_answers, answers[-1], errors)
+        # 16,000 GPUs are ~0.1 s of Python: off the loop, so the UI keeps drawing meanwhile.
+        reading = await asyncio.to_thread(
+            self._map, at, names, aliases, found, panel_answers, answers[-1], errors
+        )
         self._last = reading
         return reading
 
@@ -158,20 +209,43 @@ class PrometheusSource:
         alerts_answer: Any,
         errors: list[ProbeError],
     ) -> PromReading:
+        # A cycle the engine timed out leaves its mapping running in its thread: the next one waits
+        # for it rather than share the memos below with it.
+        with self._map_lock:
+            return self._map_locked(at, names, aliases, series, panel_answers, alerts_answer, errors)
+
+    def _map_locked(
+        self,
+        at: float,
+        names: list[str],
+        aliases: Mapping[str, str] | None,
+        series: dict[str, list[m.Series]],
+        panel_answers: Sequence[Any],
+        alerts_answer: Any,
+        errors: list[ProbeError],
+    ) -> PromReading:
         cfg = self.config
         up = series["up"]
-        index = m.NodeIndex.build(names, aliases)
-        if cfg.discover is not None:
-            label = cfg.discover.node_label or cfg.node_label
-            index = index.with_discovered(m.discover_keys(up, cfg.discover.job, label))
+        index = self._node_index(names, aliases, up)
         label, gpu_label = cfg.node_label, cfg.gpu_node_label or cfg.node_label
         targets = m.map_targets(up, index, label)
-        gauges = series.get("host", []) + series.get("host_static", [])
+        slow_at = self._tier_at.get("slow", at)
+        fs = series.get("fs", [])
+        kept = [
+            self._derive(k, m.host_values, series.get(k, []), index, label)
+            for k in ("host_static", "host_window")
+        ]
         hosts = m.map_host(
-            gauges, series.get("fs", []), series["cpu_idle"], series.get("cpu_count", []), index, label
-        )
+            series.get("host", []), fs, series["cpu_idle"], series.get("cpu_count", []), index, label,
+            static_age_s=max(0.0, at - slow_at), disks=self._derive("fs", m.map_disks, fs, index, label),
+            kept=kept,
+        )  # fmt: skip
         values = {key[4:]: found for key, found in series.items() if key.startswith("gpu:")}
-        gpus = m.map_gpus(series.get("gpu_ids", []), values, index, gpu_label)
+        ids = series.get("gpu_ids", [])
+        identities = self._derive("gpu_ids", m.gpu_identities, ids, index, gpu_label)
+        for key in ("total", "limit"):  # slow-tier columns: keyed once per read, not every cycle
+            values[key] = self._derive(f"gpu:{key}", m.gpu_column, values.get(key, []), index, gpu_label)
+        gpus = m.map_gpus(ids, values, index, gpu_label, identities, self._gpu_reuse)
         self._check_slow(hosts, gpus)
         nodes, missing = m.assemble(targets, hosts, gpus, index, names)
         signals = m.map_signals(
@@ -196,6 +270,33 @@ class PrometheusSource:
             at=at, nodes=nodes, missing=missing, signals=signals, panels=panels, alerts=alerts,
             errors=tuple(errors), last_good=at,
         )  # fmt: skip
+
+    def _node_index(
+        self, names: list[str], aliases: Mapping[str, str] | None, up: list[m.Series]
+    ) -> m.NodeIndex:
+        """The same index while the nodes stay the same, so its label -> node memo carries over."""
+        discover = self.config.discover
+        found: frozenset[str] = frozenset()
+        if discover is not None:
+            label = discover.node_label or self.config.node_label
+            found = frozenset(m.discover_keys(up, discover.job, label))
+        key = (names, sorted((aliases or {}).items()), found)
+        if self._index is None or self._index[0] != key:
+            index = m.NodeIndex.build(names, aliases)
+            self._index = key, index.with_discovered(found) if discover is not None else index
+        return self._index[1]
+
+    def _derive(
+        self, key: str, fn: Callable[..., Any], series: list[m.Series], index: m.NodeIndex, label: str
+    ) -> Any:
+        """``fn(series, index, label)``, again only when the slow tier brought new series or the
+        index changed: 16,000 GPU identities need not be re-read from their labels every cycle."""
+        kept = self._derived.get(key)
+        if kept is not None and kept[0] is series and kept[1] is index:
+            return kept[2]
+        result = fn(series, index, label)
+        self._derived[key] = (series, index, result)
+        return result
 
     def _check_slow(self, hosts: Mapping[str, Any], gpus: Mapping[str, tuple[Any, ...]]) -> None:
         """A board without its identity, or a host without its memory total, is new since the slow
@@ -241,14 +342,17 @@ class PrometheusSource:
             raise _Failed(_connect_error(exc)) from None
         except httpx.HTTPError as exc:
             raise _Failed(clean(f"{type(exc).__name__}: {exc}", limit=200)) from None
+        return self._decode(response.status_code, body)
+
+    def _decode(self, status: int, body: bytes) -> Any:
+        """The JSON document; on the loop, as it arrives: ``json.loads`` holds the GIL throughout, so
+        a thread would not free the loop any sooner (bench/prometheus_scale.py times it per cycle)."""
         if len(body) > MAX_BODY:
             raise _Failed(f"answer too large ({len(body) // 1048576} MiB)")
         try:
             doc = json.loads(body)
         except ValueError:
-            raise _Failed(
-                f"HTTP {response.status_code}, not JSON (is {self.config.url} a Prometheus?)"
-            ) from None
-        if response.status_code >= 400 and not (isinstance(doc, dict) and doc.get("status") == "error"):
-            raise _Failed(f"HTTP {response.status_code}")
+            raise _Failed(f"HTTP {status}, not JSON (is {self.config.url} a Prometheus?)") from None
+        if status >= 400 and not (isinstance(doc, dict) and doc.get("status") == "error"):
+            raise _Failed(f"HTTP {status}")
         return doc

@@ -131,7 +131,8 @@ async def test_readings_equal_what_the_exporter_served(lab: Lab) -> None:
     names = ["gpu-a", "gpu-b", "cpu-c"]
     lab.exporter.set_vllm("gpu-a", kv_cache=0.95, waiting=2)
     panel = PanelConfig(name="gpus", promql="count(DCGM_FI_DEV_GPU_UTIL)", warning=10, critical=20)
-    source = lab.source(panels=[panel])
+    # Every tier every cycle: each value below is then the one served at the frozen instant.
+    source = lab.source(panels=[panel], window_refresh_s=0, slow_refresh_s=0)
     try:
         await wait_for(source, names, complete)
         lab.clock.frozen = time.time()

@@ -35,7 +35,7 @@ def gpu_values() -> dict[str, list[m.Series]]:
 
 
 def hosts(index: m.NodeIndex) -> dict[str, HostReading]:
-    gauges = series("host") + series("host_static")
+    gauges = series("host") + series("host_window") + series("host_static")
     return m.map_host(gauges, series("fs"), series("cpu_idle"), series("cpu_count"), index, "instance")
 
 
@@ -115,9 +115,10 @@ def test_a_board_without_values_is_not_listed_and_one_without_identity_is_namele
 def test_node_exporter_series_become_host_readings() -> None:
     found = hosts(m.NodeIndex.build(NAMES))
     a = found["gpu-a"]
-    assert (a.load1, a.load5, a.load15) == (5.56, 4.94, 4.98)
-    assert a.mem_total_bytes == 67688684544 and a.mem_available_bytes == 33816505344
-    assert a.uptime_s == pytest.approx(1795372819.7782536 - 1794945588)
+    assert (a.load1, a.load5, a.load15) == (4.22, 3.69, 3.69)
+    assert a.mem_total_bytes == 67688684544 and a.mem_available_bytes == 35675354112
+    assert a.uptime_s == pytest.approx(1795380986.026818 - 1794953755)
+
     assert a.cpu_pct == round(100 * (1 - 3.8288888888879837 / 8), 1) == 52.1
     assert a.cpu_sample is None
     # tmpfs on /run is dropped, as the SSH probe's df parser drops it.
@@ -128,6 +129,13 @@ def test_node_exporter_series_become_host_readings() -> None:
     assert found["cpu-c"].cpu_pct == 14.3
     # gpu-b is down: instant gauges are gone; rate() still sees its CPU, but not the CPU count.
     assert found["gpu-b"].load1 is None and found["gpu-b"].cpu_pct is None
+
+
+def test_uptime_read_in_the_slow_tier_advances_by_our_clock() -> None:
+    index = m.NodeIndex.build(NAMES)
+    gauges = series("host") + series("host_static")
+    later = m.map_host(gauges, [], [], [], index, "instance", static_age_s=42.5)
+    assert later["gpu-a"].uptime_s == pytest.approx(1795380986.026818 - 1794953755 + 42.5)
 
 
 def test_assemble_lists_configured_nodes_first_and_reports_missing_ones() -> None:

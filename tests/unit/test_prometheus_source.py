@@ -9,6 +9,7 @@ integration tier runs the same source against the real binary.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,10 +17,11 @@ from urllib.parse import parse_qs
 
 import pytest
 
+import cockpit.config  # noqa: F401  (config imports prom_config at its end: load it first)
 from cockpit.model import ProbeError
 from cockpit.prom_config import PanelConfig, PrometheusConfig
 from cockpit.sources import prom_map as m
-from cockpit.sources.prometheus import PrometheusSource
+from cockpit.sources.prometheus import PrometheusSource, _gc_paused
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
 NAMES = ["gpu-a", "gpu-b", "cpu-c"]
@@ -143,7 +145,24 @@ async def test_one_cycle_reads_every_part(replay: Replay) -> None:
         ("bad", 'bad_data: invalid parameter "query": 1:7: parse error: unclosed left parenthesis'),
     ]
     assert len(reading.alerts) == 5
-    assert set(replay.seen) >= {"up", "gpu:util", "gpu_ids", "fs", "alerts"}
+    assert set(replay.seen) >= {"up", "gpu:util", "gpu_ids", "fs", "host_window", "alerts"}
+    assert (a.host.load5, a.host.load15) == (3.69, 3.69)  # the window tier's
+
+
+async def test_unchanged_boards_keep_their_reading_and_slow_data_is_mapped_once(replay: Replay) -> None:
+    """Prometheus's values move once per scrape: a second cycle over the same answers builds nothing
+    new for a board, and the uptime read in the slow tier advances by the source's clock."""
+    clock = Clock()
+    async with source(replay, clock) as prom:
+        first = await prom.read(NAMES)
+        clock.t += 5
+        second = await prom.read(NAMES)
+    a1, a2 = first.node("gpu-a"), second.node("gpu-a")
+    assert a1 is not None and a2 is not None and a1.gpus and a2.gpus
+    assert all(g1 is g2 for g1, g2 in zip(a1.gpus, a2.gpus, strict=True))
+    assert a1.host is not None and a2.host is not None
+    assert a1.host.uptime_s is not None and a2.host.uptime_s == pytest.approx(a1.host.uptime_s + 5)
+    assert a2.host.disks == a1.host.disks and a2.gpus[0].uuid is not None
 
 
 async def test_slow_queries_wait_for_their_refresh(replay: Replay) -> None:
@@ -224,3 +243,19 @@ def test_config_validation() -> None:
     assert PanelConfig(name="x", promql="up", warning=5, critical=1, below=True).limit is None
     assert isinstance(json.dumps(PanelConfig(name="x", promql="up").model_dump()), str)
     assert ProbeError("a", "b") == ProbeError("a", "b")
+
+
+def test_the_collector_pause_nests_and_restores_what_was_there() -> None:
+    assert gc.isenabled()
+    with _gc_paused():
+        with _gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
