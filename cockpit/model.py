@@ -138,6 +138,10 @@ class Container:
     """The compose project (label ``com.docker.compose.project``), if any."""
     restart_count: int | None = None
     exit_code: int | None = None
+    ref: str | None = None
+    """What a docker command names it by: its name when docker could have made that name, else its
+    id; empty when neither is safe (None: not read from docker, the name is used). A hostile ``web\x1b[0m`` is shown as ``web`` once cleaned, and
+    ``docker restart web`` would restart the real ``web``; its id cannot alias another."""
 
     @property
     def restarting(self) -> bool:

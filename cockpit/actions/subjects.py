@@ -97,9 +97,9 @@ def target_for(state: ClusterState, cluster: Cluster, table: str | None, key: Ha
         container = next((c for c in reading.containers if c.name == item), None)
         project = container.project if container else None
         stacks = cluster.node(str(name)).stacks
-        subject = Subject(
-            node=node, container=str(item), project=project, stack_dir=stacks.get(project or "")
-        )
+        # The container as docker names it: its id when its name is not one docker could make.
+        ref = str(item) if container is None or container.ref is None else container.ref
+        subject = Subject(node=node, container=ref, project=project, stack_dir=stacks.get(project or ""))
         return Target("container", subject, f"{name}/{item}")
     if table == "units":
         return Target("unit", Subject(node=node, unit=str(item)), f"{name}/{item}")

@@ -61,6 +61,11 @@ def parse_labels(text: str) -> dict[str, str]:
     return labels
 
 
+_DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
+"""The names docker itself accepts for a container (its ``RestrictedNamePattern``)."""
+_DOCKER_ID = re.compile(r"[0-9a-f]{12,64}")
+
+
 def _text(value: object) -> str:
     """A JSON value as display text: docker writes strings, but ``Platform`` is ``null`` and a
     docker-compatible CLI (podman) writes lists and numbers."""
@@ -107,8 +112,10 @@ def _container(line: str) -> Container | None:
     project = labels.get(COMPOSE_PROJECT) or None
     status = clean(_text(row.get("Status", "")))
     created = clean(_text(row.get("CreatedAt", ""))) or None
+    ref = name if _DOCKER_NAME.fullmatch(name) else (cid if _DOCKER_ID.fullmatch(cid) else "")
     return Container(
         id=clean(cid, limit=128),
+        ref=ref,
         name=clean(name),
         image=clean(_text(row.get("Image", ""))),
         state=clean(_text(row.get("State", ""))).lower(),

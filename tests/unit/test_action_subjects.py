@@ -71,3 +71,18 @@ def test_rows_that_are_not_actionable_give_nothing() -> None:
     assert target_for(state, CLUSTER, "gpus", ("no-such-node", 0)) is None
     assert target_for(state, CLUSTER, "alerts", ("x", "y")) is None
     assert remediations(_alert("hydra-ai", "cpu"), state, CLUSTER) == []
+
+
+def test_a_container_whose_name_docker_could_not_make_is_acted_on_by_id() -> None:
+    from cockpit.model import Container
+
+    state = sample_state()
+    node = state.node("hydra-ai")
+    hostile = Container("c" * 64, "web", "img", "running", "Up", ref="c" * 64)  # read as "web\x1b[0m"
+    honest = Container("d" * 64, "litellm", "img", "running", "Up", ref="litellm")
+    state = replace(state, nodes=(replace(node, containers=(hostile, honest)), *state.nodes[1:]), _index={})
+    catalog = Catalog.from_config()
+    for name, expected in (("web", "c" * 64), ("litellm", "litellm")):
+        target = target_for(state, CLUSTER, "containers", ("hydra-ai", name))
+        assert target is not None and target.subject.container == expected
+        assert catalog.render("container-restart", target.subject, {}).command == f"docker restart {expected}"

@@ -190,6 +190,20 @@ def test_hostile_text_is_cleaned():
     )
     (c,) = parse_containers(line, 0)  # type: ignore[misc]
     assert c.name == "evilname" and c.image == "img" and c.status == "Up 2 hours" and c.project == "red"
+    # Shown as "evilname", acted on by its id: `docker restart evilname` could hit another container.
+    assert c.ref == "a" * 64
+
+
+def test_a_container_is_acted_on_by_name_only_when_docker_could_have_made_that_name():
+    def ref(name: str, cid: str = "b" * 64) -> str | None:
+        line = json.dumps({"ID": cid, "Names": name, "Image": "i", "State": "running", "Status": "Up"})
+        (c,) = parse_containers(line, 0)  # type: ignore[misc]
+        return c.ref
+
+    assert ref("hydra-stack_litellm.1") == "hydra-stack_litellm.1"
+    assert ref("web\x1b[0m") == "b" * 64
+    assert ref("-rf") == "b" * 64 and ref("web app") == "b" * 64
+    assert ref("web\x1b[0m", cid="$(reboot)") == ""
 
 
 def test_podman_style_lists_and_maps_are_read_too():
