@@ -42,6 +42,7 @@ class ScaleReader:
         self.pods: tuple[Pod, ...] = ()
         self.pods_error: str | None = None
         self._aliases = {n.host: n.name for n in cluster.nodes}
+        self._discovered: tuple[tuple[str, ...], list[NodeConfig]] = ((), [])
 
     @classmethod
     def wanted(cls, cluster: Cluster) -> bool:
@@ -94,14 +95,23 @@ class ScaleReader:
         return state
 
     def discovered(self) -> list[NodeConfig]:
+        """Nodes Prometheus found that ``nodes:`` does not list, sorted by name (Prometheus answers
+        series in no useful order); built again only when the set changes (2,000 models a cycle
+        would cost more than the rest of the state)."""
         if self.reading is None:
             return []
-        known = {n.name for n in self.cluster.nodes}
-        return [
-            NodeConfig(name=name, host=name, probes=[], tags=["discovered"])
-            for name in self.reading.discovered
-            if name not in known and _valid(name)
-        ]
+        names = self.reading.discovered
+        if names != self._discovered[0]:
+            known = {n.name for n in self.cluster.nodes}
+            self._discovered = (
+                names,
+                [
+                    NodeConfig(name=name, host=name, probes=[], tags=["discovered"])
+                    for name in sorted(names)
+                    if name not in known and _valid(name)
+                ],
+            )
+        return self._discovered[1]
 
     def view(self) -> ScaleView:
         alerts: tuple[Alert, ...] = ()

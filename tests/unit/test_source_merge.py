@@ -57,3 +57,24 @@ def test_down_in_both_or_unknown_to_prometheus_stays_as_ssh_says() -> None:
     assert merge_node(down, scrape_failed, 9.0, config()) is down
     assert merge_node(down, None, 9.0, config()) is down
     assert merge_node(down, PromNode("gpu-a"), 9.0, config()) is down
+
+
+def test_discovered_nodes_are_listed_by_name_and_built_once_per_set() -> None:
+    from cockpit.config import Cluster
+    from cockpit.scale_reader import ScaleReader
+    from cockpit.sources.prom_model import PromReading
+
+    cluster = Cluster.model_validate(
+        {
+            "cluster": "c",
+            "nodes": [],
+            "prometheus": {"url": "http://127.0.0.1:9", "discover": {"job": "node"}},
+        }
+    )
+    reader = ScaleReader(cluster)
+    found = [PromNode(name, discovered=True) for name in ("node-0029", "node-0003", "bad name!", "node-0100")]
+    reader.reading = PromReading(at=1.0, nodes=tuple(found))
+    first = reader.discovered()
+    assert [n.name for n in first] == ["node-0003", "node-0029", "node-0100"]
+    reader.reading = PromReading(at=2.0, nodes=tuple(found))
+    assert reader.discovered() is first
