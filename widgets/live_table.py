@@ -210,8 +210,12 @@ class LiveTable(Widget, can_focus=True):
             ):
                 self.repaints += 1
                 self._refresh_row(row, force=True)
-        if current in new_cells:
+        if current in new_cells and self.cursor > 0:
             self.cursor = keys.index(current)
+        elif current in new_cells:
+            # On the first row the cursor stays on the first row: rows arriving above it (nodes
+            # discovered, a new critical alert) show at the top instead of pushing the view down.
+            self.cursor = 0
         else:
             self.cursor = min(self.cursor, max(0, len(keys) - 1))
         # A filter can leave fewer rows than the scroll offset: bring them back into view.

@@ -330,3 +330,22 @@ async def test_a_state_that_arrives_while_the_app_shuts_down_is_dropped() -> Non
             await pilot.pause()
         poster.cancel()
         assert app.return_code in (None, 0)
+
+
+async def test_rows_arriving_above_a_cursor_on_the_first_row_keep_it_on_top() -> None:
+    """Nodes discovered a few at a time must not scroll the list away from its top; a cursor the
+    operator moved down stays on its row."""
+    app = make_app()
+    full = sample_state()
+    later = replace(full, nodes=full.nodes[2:], _index={})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, later)
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        assert nodes.cursor_key == later.nodes[0].name
+        await _with_state(pilot, full)
+        assert nodes.cursor_key == full.nodes[0].name and nodes.cursor == 0
+        await _with_state(pilot, later)
+        await pilot.press("j")
+        moved = nodes.cursor_key
+        await _with_state(pilot, full)
+        assert nodes.cursor_key == moved and nodes.cursor == 3
