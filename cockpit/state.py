@@ -8,7 +8,8 @@ read later still shows exactly what it showed when it was made.
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from array import array
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 
@@ -29,20 +30,88 @@ from cockpit.scale_model import ScaleView
 SeriesKey = tuple[Hashable, ...]
 
 
+_HOLE = math.inf
+"""A cycle in which the series got no point (the node did not answer); None is stored as NaN."""
+
+
+class Ring:
+    """One series' last ``capacity`` cycles in 4 bytes a cycle, slot ``seq % capacity``.
+
+    At 2,000 nodes x 8 GPUs the history holds 70,000 series x 450 cycles: as ``(seq, value)``
+    tuples in deques that grew to gigabytes within the 15 minutes; as float32 it is ~130 MB.
+    float32 keeps 7 significant digits, and a value is read back rounded to 3 decimals, so 71.3
+    reads as 71.3 (temperatures, watts and percents need no more). Reads like a sequence of
+    ``(seq, value)`` pairs, oldest first.
+    """
+
+    __slots__ = ("count", "last", "values")
+
+    def __init__(self, capacity: int) -> None:
+        self.values = array("f", [_HOLE]) * capacity
+        self.last = -1
+        """The newest point's cycle; -1 while empty."""
+        self.count = 0
+
+    def add(self, seq: int, value: float | None) -> None:
+        values = self.values
+        capacity = len(values)
+        stored = math.nan if value is None else float(value)
+        if seq > self.last:
+            if self.last < 0 or seq - self.last >= capacity:
+                self.values = values = array("f", [_HOLE]) * capacity
+                self.count = 0
+            else:
+                for s in range(self.last + 1, seq + 1):
+                    if values[s % capacity] != _HOLE:
+                        values[s % capacity] = _HOLE
+                        self.count -= 1
+            self.last = seq
+        elif seq <= self.last - capacity:
+            return  # older than anything kept
+        slot = seq % capacity
+        if values[slot] == _HOLE:
+            self.count += 1
+        values[slot] = stored
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[int, float | None]]:
+        values, capacity = self.values, len(self.values)
+        for s in range(max(0, self.last - capacity + 1), self.last + 1):
+            v = values[s % capacity]
+            if v != _HOLE:
+                yield s, (None if v != v else round(v, 3))
+
+    def __getitem__(self, index: int) -> tuple[int, float | None]:
+        """``ring[-1]`` and ``ring[-2]``: the newest points (what the recorder looks at)."""
+        if index >= 0:
+            return list(self)[index]
+        values, capacity = self.values, len(self.values)
+        wanted = -index
+        for s in range(self.last, max(-1, self.last - capacity), -1):
+            v = values[s % capacity]
+            if v != _HOLE:
+                wanted -= 1
+                if wanted == 0:
+                    return s, (None if v != v else round(v, 3))
+        raise IndexError(index)
+
+
 class History:
-    """Rings of ``(seq, value)`` per series; the engine is the only writer."""
+    """A :class:`Ring` per series; the engine is the only writer."""
 
     def __init__(self, points: int) -> None:
         self.capacity = max(2, points)
-        self._series: dict[SeriesKey, deque[tuple[int, float | None]]] = {}
+        self._series: dict[SeriesKey, Ring] = {}
         self.derived: dict[SeriesKey, tuple[int, list[float | None]]] = {}
         """Values computed from a series, keyed like it; readers keep them (sparkline buckets)."""
 
     def add(self, key: SeriesKey, seq: int, value: float | None) -> None:
         ring = self._series.get(key)
         if ring is None:
-            ring = self._series[key] = deque(maxlen=self.capacity)
-        ring.append((seq, value))
+            ring = self._series[key] = Ring(self.capacity)
+        ring.add(seq, value)
 
     def values(self, key: SeriesKey, upto: int, last: int | None = None) -> list[float | None]:
         ring = self._series.get(key)

@@ -1,0 +1,48 @@
+"""The history ring: what a state's sparklines and node detail read, bounded in 4 bytes a cycle."""
+
+from __future__ import annotations
+
+import sys
+
+from cockpit.state import History, HistoryView, Ring
+
+
+def test_points_come_back_in_order_with_gaps_and_none_kept_apart() -> None:
+    ring = Ring(5)
+    ring.add(1, 71.3)
+    ring.add(2, None)
+    ring.add(4, 552.7)  # the node did not answer in cycle 3
+    assert list(ring) == [(1, 71.3), (2, None), (4, 552.7)]
+    assert len(ring) == 3 and ring[-1] == (4, 552.7) and ring[-2] == (2, None) and ring[0] == (1, 71.3)
+
+
+def test_the_ring_keeps_the_last_capacity_cycles() -> None:
+    ring = Ring(4)
+    for seq in range(1, 11):
+        ring.add(seq, float(seq))
+    assert list(ring) == [(7, 7.0), (8, 8.0), (9, 9.0), (10, 10.0)] and len(ring) == 4
+    ring.add(12, 12.0)
+    assert list(ring) == [(9, 9.0), (10, 10.0), (12, 12.0)] and len(ring) == 3
+    ring.add(100, 1.0)  # a node back after a long outage: nothing older is inside the window
+    assert list(ring) == [(100, 1.0)] and len(ring) == 1
+    ring.add(98, 2.0)  # late, but inside the window
+    ring.add(50, 3.0)  # older than anything kept: dropped
+    assert list(ring) == [(98, 2.0), (100, 1.0)] and len(ring) == 2
+
+
+def test_a_view_shows_only_points_up_to_its_cycle() -> None:
+    history = History(10)
+    for seq in range(1, 6):
+        history.add(("n", 0, "temp"), seq, 60.0 + seq)
+    view = HistoryView(history, 3)
+    assert view.values("n", 0, "temp") == [61.0, 62.0, 63.0]
+    assert view.points("n", 0, "temp")[-1] == (3, 63.0)
+    assert view.values("n", 0, "temp", last=2) == [62.0, 63.0]
+    assert view.values("other") == []
+
+
+def test_a_full_ring_costs_four_bytes_a_cycle() -> None:
+    ring = Ring(451)
+    for seq in range(1000):
+        ring.add(seq, 42.5)
+    assert sys.getsizeof(ring.values) < 451 * 4 + 100
