@@ -167,17 +167,18 @@ class LiveTable(Widget, can_focus=True):
         if keys != self._keys:
             self._replace_rows(keys, new_cells)
             return
+        visible = self.visible_rows
         for row, key in enumerate(keys):
             old = self._cells[key]
             new = new_cells[key]
-            if old == new:
+            if old is new or old == new:
                 continue
             self._cells[key] = new
             if len(old) != len(new):
                 self._refresh_row(row)
                 continue
             y = row - self.top + 1
-            if not 1 <= y <= self.visible_rows:
+            if not 1 <= y <= visible:
                 continue
             for view in self._views:
                 if view.display and old[view.index][:2] != new[view.index][:2]:

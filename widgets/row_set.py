@@ -58,6 +58,8 @@ class RowSet:
         self._selected: dict[Term, set[Hashable]] = {}
         self._order: tuple[Query, list[Hashable]] | None = None
         self._position: dict[Hashable, int] | None = None
+        self._merged_from: dict[Hashable, tuple[Cell, ...]] = {}
+        """Each row's cells as last merged with what was drawn: an unchanged row is not merged again."""
 
     def load(self, rows: Sequence[Row | tuple[Hashable, tuple[Cell, ...]]]) -> bool:
         """Take the full new contents; True when a marked row went away (marks changed)."""
@@ -76,6 +78,8 @@ class RowSet:
             given[key] = row
         if changed or list(new_rows) != list(old_rows):
             self._forget()
+            if len(self._merged_from) > 2 * len(new_rows) + 64:
+                self._merged_from = {k: v for k, v in self._merged_from.items() if k in new_rows}
         self.rows, self._given = new_rows, given
         if self.marks.issubset(self.rows):
             return False
@@ -213,6 +217,9 @@ class RowSet:
 
     def _merged(self, key: Hashable, old: tuple[Cell, ...] | None) -> tuple[Cell, ...]:
         new = self.rows[key][0]
+        if old is not None and self._merged_from.get(key) is new:
+            return old  # the row did not change since ``old`` was merged from it (merging is idempotent)
+        self._merged_from[key] = new
         if old is None or old == new or len(old) != len(new):
             return new
         merged = tuple(
