@@ -160,7 +160,9 @@ def trials(session: str, nodes: int, gpus: int, count: int, timeout: float) -> t
     cursor_keys(out, "/temp>6", count)
     type_and_erase(out, "/temp>6", "temp>6", "5", count, lambda s: True, lambda s: True)
 
-    kl.press(["Escape"], lambda s: first_gpu_node(s) == "node-0000" and "/" not in gpu_title(s))
+    kl.press(["Escape"], lambda s: "/" not in gpu_title(s))
+    # Clearing the filter keeps the cursor on its row (k9s): back to the top, untimed.
+    kl.press(["Home"], lambda s: first_gpu_node(s) == "node-0000")
     time.sleep(0.5)
     cursor_keys(out, f"unfiltered ({total} rows)", count)
 
