@@ -100,14 +100,14 @@ class ScaleReader:
         would cost more than the rest of the state)."""
         if self.reading is None:
             return []
-        names = self.reading.discovered
+        names = tuple(sorted(self.reading.discovered))  # Prometheus's series order varies
         if names != self._discovered[0]:
             known = {n.name for n in self.cluster.nodes}
             self._discovered = (
                 names,
                 [
                     NodeConfig(name=name, host=name, probes=[], tags=["discovered"])
-                    for name in sorted(names)
+                    for name in names
                     if name not in known and _valid(name)
                 ],
             )
