@@ -199,20 +199,11 @@ class PrometheusSource:
                 raise
             return ProbeError(f"prometheus:{key}", str(exc))
 
-    def _map(
-        self,
-        at: float,
-        names: list[str],
-        aliases: Mapping[str, str] | None,
-        series: dict[str, list[m.Series]],
-        panel_answers: Sequence[Any],
-        alerts_answer: Any,
-        errors: list[ProbeError],
-    ) -> PromReading:
-        # A cycle the engine timed out leaves its mapping running in its thread: the next one waits
-        # for it rather than share the memos below with it.
+    def _map(self, *args: Any) -> PromReading:
+        """:meth:`_map_locked`, one at a time: a cycle the engine timed out leaves its mapping
+        running in its thread, and the next one waits for it rather than share the memos."""
         with self._map_lock:
-            return self._map_locked(at, names, aliases, series, panel_answers, alerts_answer, errors)
+            return self._map_locked(*args)
 
     def _map_locked(
         self,
