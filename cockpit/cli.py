@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import sys
@@ -186,6 +187,10 @@ def _run_tui(cluster: Cluster, args: argparse.Namespace, *, with_sim: bool, repl
         from cockpit.recording import Recorder
 
         options.recorder = Recorder(args.record, cluster=cluster)  # refuses an existing file
+    # Fewer, larger young collections: at 2,000 x 8 each cycle replaces ~10^5 objects, and with
+    # the default thresholds they were promoted into full collections that stalled the screen
+    # ~0.3 s each (a synthetic 2,000 x 8 run: 2.3 s of GC over 9 states, 1.0 s with these).
+    gc.set_threshold(20_000, 20, 100)
     try:
         CockpitApp(cluster, options).run(mouse=not args.no_mouse)
     finally:
