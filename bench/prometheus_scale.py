@@ -190,11 +190,12 @@ async def measure_api_client(url: str, nodes: list[str], cycles: int) -> dict[st
     from prometheus_api_client import PrometheusConnect
 
     from cockpit.sources import prom_map as m
+    from cockpit.sources import prom_queries as q
 
     after_import = rss_peak_mb()
     client = PrometheusConnect(url=url, disable_ssl=True)
-    fast = m.queries("instance", "instance", "2m")
-    rest = {**m.window_queries("instance"), **m.slow_queries("instance", "instance")}
+    fast = q.queries("instance", "instance", "2m")
+    rest = {**q.window_queries("instance"), **q.slow_queries("instance", "instance")}
     kept: dict[str, list[m.Series]] = {}
     times, cpu, gpu_count = [], [], 0
     for cycle in range(cycles):

@@ -43,6 +43,7 @@ from cockpit.prom_config import PanelConfig, PrometheusConfig
 from cockpit.sanitize import clean
 from cockpit.secrets import SecretError
 from cockpit.sources import prom_map as m
+from cockpit.sources import prom_queries as q
 from cockpit.sources.http import _connect_error  # the HTTP probes' wording: refused, DNS, TLS
 from cockpit.sources.prom_model import PanelValue, PromAlert, PromReading
 
@@ -113,10 +114,10 @@ class PrometheusSource:
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
         gpu_label = config.gpu_node_label or config.node_label
-        self.queries = m.queries(config.node_label, gpu_label, config.rate_window)
+        self.queries = q.queries(config.node_label, gpu_label, config.rate_window)
         self.tiers = {
-            "window": (m.window_queries(config.node_label), config.window_refresh_s),
-            "slow": (m.slow_queries(config.node_label, gpu_label), config.slow_refresh_s),
+            "window": (q.window_queries(config.node_label), config.window_refresh_s),
+            "slow": (q.slow_queries(config.node_label, gpu_label), config.slow_refresh_s),
         }
         """Queries read less often than every cycle, and how often; their last answers are kept."""
         self._kept: dict[str, list[m.Series]] = {}

@@ -14,6 +14,7 @@ import pytest
 
 from cockpit.model import Disk, GpuReading, HostReading, ProbeError
 from cockpit.sources import prom_map as m
+from cockpit.sources import prom_queries as q
 from cockpit.sources.prom_model import PromNode, Target
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
@@ -44,9 +45,9 @@ def test_fixtures_are_the_queries_the_source_sends() -> None:
     text = (FIXTURES / "INDEX.md").read_text()
     assert "2.42.0" in text
     for key in {
-        **m.queries("instance", "instance", "10s"),
-        **m.window_queries("instance"),
-        **m.slow_queries("instance", "instance"),
+        **q.queries("instance", "instance", "10s"),
+        **q.window_queries("instance"),
+        **q.slow_queries("instance", "instance"),
     }:
         assert (FIXTURES / f"query_{key.replace(':', '_')}.json").is_file(), key
 

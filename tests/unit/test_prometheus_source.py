@@ -20,7 +20,7 @@ import pytest
 import cockpit.config  # noqa: F401  (config imports prom_config at its end: load it first)
 from cockpit.model import ProbeError
 from cockpit.prom_config import PanelConfig, PrometheusConfig
-from cockpit.sources import prom_map as m
+from cockpit.sources import prom_queries as q
 from cockpit.sources.prometheus import PrometheusSource, _gc_paused
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
@@ -32,9 +32,9 @@ class Replay:
 
     def __init__(self) -> None:
         every = {
-            **m.queries("instance", "instance", "10s"),
-            **m.window_queries("instance"),
-            **m.slow_queries("instance", "instance"),
+            **q.queries("instance", "instance", "10s"),
+            **q.window_queries("instance"),
+            **q.slow_queries("instance", "instance"),
         }
         self.bodies = {
             q: (FIXTURES / f"query_{k.replace(':', '_')}.json").read_bytes() for k, q in every.items()
