@@ -37,9 +37,11 @@ from cockpit.sources.http import ServiceProber
 from cockpit.sources.probes import Part, build_script, new_nonce, parse_gpus, parse_host, split_parts
 from cockpit.sources.ssh import CommandFailure, ConnectFailure, SshPool
 from cockpit.sources.units import parse_units
-from cockpit.state import ClusterState, History, HistoryView, NodeState
+from cockpit.state import ClusterState, History, HistoryView, NodeState, Ring
 
 HISTORY_SECONDS = 15 * 60
+GPU_SERIES = ("util", "temp", "power", "mem")
+"""What each GPU's history keeps, in the order the engine writes it."""
 SERVICES = "\0services"
 FLEET = "\0fleet"
 SCALE = "\0scale"
@@ -103,6 +105,8 @@ class Engine:
         """GPU processes seen in the last poll: the next poll reads their cgroups (same round trip)."""
         self._seq = 0
         self._recorded: dict[str, float] = {}
+        self._gpu_rings: dict[tuple[str, int], tuple[Ring, ...]] = {}
+        """Each GPU's history rings, in :data:`GPU_SERIES` order."""
         self.prober = ServiceProber(clock=clock)
         self.fleet = FleetReader(cluster, clock) if FleetReader.wanted(cluster) else None
         via = cluster.kube.via_node if cluster.kube else None
@@ -446,17 +450,24 @@ class Engine:
         if self._recorded.get(state.name) == state.last_ok:
             return
         self._recorded[state.name] = state.last_ok
-        add = self.history.add
         name = state.name
-        if state.host is not None:
-            add((name, "cpu"), seq, state.host.cpu_pct)
-            add((name, "mem"), seq, state.host.mem_pct)
-            add((name, "load1"), seq, state.host.load1)
+        host = state.host
+        if host is not None:
+            add = self.history.add
+            add((name, "cpu"), seq, host.cpu_pct)
+            add((name, "mem"), seq, host.mem_pct)
+            add((name, "load1"), seq, host.load1)
+        rings = self._gpu_rings
         for gpu in () if state.gpu_error else state.gpus:
-            add((name, gpu.index, "util"), seq, gpu.util_pct)
-            add((name, gpu.index, "temp"), seq, gpu.temp_c)
-            add((name, gpu.index, "power"), seq, gpu.power_w)
-            add((name, gpu.index, "mem"), seq, gpu.mem_pct)
+            found = rings.get((name, gpu.index))
+            if found is None:
+                ring = self.history.ring
+                found = rings[(name, gpu.index)] = tuple(ring((name, gpu.index, m)) for m in GPU_SERIES)
+            util, temp, power, mem = found
+            util.add(seq, gpu.util_pct)
+            temp.add(seq, gpu.temp_c)
+            power.add(seq, gpu.power_w)
+            mem.add(seq, gpu.mem_pct)
 
     def _all_nodes(self) -> list[NodeConfig]:
         """The configured nodes, then the ones Prometheus discovered."""

@@ -53,6 +53,13 @@ class Ring:
         self.count = 0
 
     def add(self, seq: int, value: float | None) -> None:
+        if seq == self.last + 1 and self.last >= 0:  # the common case: the next cycle's point
+            slot = seq % len(self.values)
+            if self.values[slot] == _HOLE:
+                self.count += 1
+            self.values[slot] = math.nan if value is None else value
+            self.last = seq
+            return
         values = self.values
         capacity = len(values)
         stored = math.nan if value is None else float(value)
@@ -83,6 +90,16 @@ class Ring:
             if v != _HOLE:
                 yield s, (None if v != v else round(v, 3))
 
+    def window(self, start: int, stop: int) -> list[tuple[int, float | None]]:
+        """The points of cycles ``start`` to ``stop - 1`` still kept (a bucket's worth, not the ring)."""
+        values, capacity = self.values, len(self.values)
+        out = []
+        for s in range(max(start, self.last - capacity + 1, 0), min(stop, self.last + 1)):
+            v = values[s % capacity]
+            if v != _HOLE:
+                out.append((s, None if v != v else round(v, 3)))
+        return out
+
     def __getitem__(self, index: int) -> tuple[int, float | None]:
         """``ring[-1]`` and ``ring[-2]``: the newest points (what the recorder looks at)."""
         if index >= 0:
@@ -108,10 +125,15 @@ class History:
         """Values computed from a series, keyed like it; readers keep them (sparkline buckets)."""
 
     def add(self, key: SeriesKey, seq: int, value: float | None) -> None:
+        self.ring(key).add(seq, value)
+
+    def ring(self, key: SeriesKey) -> Ring:
+        """The series' ring, made on first use; a writer may keep it (16,000 GPUs x 4 series a
+        cycle cost less without a key tuple and a lookup per point)."""
         ring = self._series.get(key)
         if ring is None:
             ring = self._series[key] = Ring(self.capacity)
-        ring.add(seq, value)
+        return ring
 
     def values(self, key: SeriesKey, upto: int, last: int | None = None) -> list[float | None]:
         ring = self._series.get(key)
@@ -119,6 +141,10 @@ class History:
             return []
         out = [v for s, v in ring if s <= upto]
         return out[-last:] if last else out
+
+    def window(self, key: SeriesKey, start: int, stop: int) -> list[tuple[int, float | None]]:
+        ring = self._series.get(key)
+        return ring.window(start, stop) if ring else []
 
     def points(self, key: SeriesKey, upto: int) -> list[tuple[int, float | None]]:
         ring = self._series.get(key)

@@ -7,8 +7,8 @@ import math
 from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState, NodeState
-from widgets.format import age, bucketed, gib, num, pct, sparkline
-from widgets.rows import gpu_row
+from widgets.format import age, gib, num, pct, sparkline
+from widgets.rows import completed_buckets, gpu_row
 from widgets.table_model import Cell, Column
 
 DETAIL_SECONDS_PER_CHAR = 30
@@ -36,15 +36,9 @@ DISK_COLUMNS = (
 
 
 def _detail_history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
-    per = max(1, math.ceil(DETAIL_SECONDS_PER_CHAR / state.refresh))
-    current = state.seq // per
-    key = (node, index, metric, per)
-    cache = state.history.history.derived
-    cached = cache.get(key)
-    if cached is None or cached[0] != current:
-        points = state.history.points(node, index, metric)
-        cached = cache[key] = (current, bucketed([p for p in points if p[0] // per < current], per))
-    return cached[1]
+    return completed_buckets(
+        state, node, index, metric, max(1, math.ceil(DETAIL_SECONDS_PER_CHAR / state.refresh))
+    )
 
 
 def detail_gpu_rows(state: ClusterState, node: NodeState) -> list[tuple[int, tuple[Cell, ...]]]:

@@ -288,9 +288,17 @@ class LiveTable(Widget, can_focus=True):
             style += Style(color=(background + color).rich_color)
         return style
 
+    def _base_style(self) -> Style:
+        """The table's own style, kept like the component styles: ``Widget.rich_style`` walks every
+        ancestor, and it was asked once per cell drawn (a third of a cursor move's time)."""
+        style = self._styles.get("")
+        if style is None:
+            style = self._styles[""] = self.rich_style
+        return style
+
     def render_cell_line(self, view: ColumnView, y: int) -> Strip:
         width = view.size.width
-        base = self.rich_style
+        base = self._base_style()
         if y == 0:
             arrow = SORT_ARROWS[self._rows.reverse] if view.index == self._rows.sort_index else ""
             text = header_text(view.column, arrow) + " "
@@ -313,10 +321,12 @@ class LiveTable(Widget, can_focus=True):
     # -- cursor and scrolling ---------------------------------------------------------------
     def on_focus(self) -> None:
         self._styles.pop("cursor", None)
+        self._styles.pop("", None)
         self._refresh_row(self.cursor)
 
     def on_blur(self) -> None:
         self._styles.pop("cursor", None)
+        self._styles.pop("", None)
         self._refresh_row(self.cursor)
 
     def _keep_cursor_visible(self) -> None:

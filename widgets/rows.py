@@ -123,8 +123,32 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
     )
 
 
+_NodeCache = dict[str, tuple[tuple[object, ...], Row]]
+_NODE_ROWS: weakref.WeakKeyDictionary[History, tuple[object, _NodeCache]] = weakref.WeakKeyDictionary()
+
+
 def node_rows(state: ClusterState) -> list[Row]:
-    return [Row(node.name, node_row(node, state), node_fields(node)) for node in state.nodes]
+    """As :func:`gpu_rows`: a node whose inputs (readings, status, age cell) are unchanged keeps its row."""
+    history = state.history.history
+    judged_with, cache = _NODE_ROWS.get(history, (None, {}))
+    if judged_with is not state.thresholds and judged_with != state.thresholds:
+        cache = {}
+    rows: list[Row] = []
+    fresh: _NodeCache = {}
+    for node in state.nodes:
+        host = node.host
+        shown = None if host is None else (host.load1, host.cpu_pct, host.mem_pct, host.worst_disk_pct)
+        inputs = (node.status, node.error, node.gpu_error, node.tags, node.has_gpu_probe, shown, node.gpus,
+                  node_age(node, state))  # fmt: skip
+        kept = cache.get(node.name)
+        if kept is not None and kept[0] == inputs:
+            row = kept[1]
+        else:
+            row = Row(node.name, node_row(node, state), node_fields(node))
+        fresh[node.name] = (inputs, row)
+        rows.append(row)
+    _NODE_ROWS[history] = (state.thresholds, fresh)
+    return rows
 
 
 def node_fields(node: NodeState) -> dict[str, object]:
@@ -154,17 +178,37 @@ def _of_limit(gpu: GpuReading) -> float | None:
 
 def _history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
     """Completed buckets only: the current value is in its own column, and a sparkline that
-    changes once per bucket costs a few bytes a minute instead of a few every cycle. Completed
-    buckets never change, so each sparkline is computed once per bucket, not once per cycle."""
-    per = max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
+    changes once per bucket costs a few bytes a minute instead of a few every cycle."""
+    return completed_buckets(
+        state, node, index, metric, max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
+    )
+
+
+KEPT_BUCKETS = 64
+"""Buckets kept per series: more than any sparkline shows (the detail screen's is 30 wide)."""
+
+
+def completed_buckets(
+    state: ClusterState, node: str, index: int, metric: str, per: int
+) -> list[float | None]:
+    """Each completed bucket's max. Completed buckets never change, so they are computed once:
+    when one more completes, only its ``per`` points are read (at 16,000 GPUs every sparkline
+    moves on the same cycle, and reading each whole ring again stalled the screen)."""
     current = state.seq // per
     cache = state.history.history.derived
     key = (node, index, metric, per)
     cached = cache.get(key)
-    if cached is None or cached[0] != current:
-        points = state.history.points(node, index, metric)
-        cached = cache[key] = (current, bucketed([p for p in points if p[0] // per < current], per))
-    return cached[1]
+    if cached is not None and cached[0] == current:
+        return cached[1]
+    series = (node, index, metric)
+    if cached is not None and cached[0] == current - 1:
+        newest = state.history.history.window(series, (current - 1) * per, current * per)
+        buckets = (cached[1] + bucketed(newest, per))[-KEPT_BUCKETS:]
+    else:
+        points = state.history.points(*series)
+        buckets = bucketed([p for p in points if p[0] // per < current], per)[-KEPT_BUCKETS:]
+    cache[key] = (current, buckets)
+    return buckets
 
 
 def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell, ...]:
@@ -176,6 +220,7 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
     mem_gib = None if gpu.mem_used_mib is None else gpu.mem_used_mib / 1024
     if mem_gib is not None and gpu.mem_total_mib:
         mem = f"{mem_gib:.1f}/{gpu.mem_total_mib / 1024:.0f}G"
+    util_spark, temp_spark = _sparklines(state, node.name, gpu.index)
     power = num(gpu.power_w, 0)
     if gpu.power_limit_w is not None:
         power += f"/{gpu.power_limit_w:.0f}W"
@@ -194,8 +239,16 @@ def gpu_row(node: NodeState, gpu: GpuReading, state: ClusterState) -> tuple[Cell
             power,
             "stale" if stale else _cls(rules.gpu_power(gpu, state.thresholds, node.tags)),
         ),
-        (sparkline(_history(state, node.name, gpu.index, "util"), SPARK_WIDTH, 0, 100), "info"),
-        (sparkline(_history(state, node.name, gpu.index, "temp"), SPARK_WIDTH, 30, 90), temp_cls),
+        (util_spark, "info"),
+        (temp_spark, temp_cls),
+    )
+
+
+def _sparklines(state: ClusterState, node: str, index: int) -> tuple[str, str]:
+    """A GPU row's two sparklines: utilisation and temperature (the last two cells)."""
+    return (
+        sparkline(_history(state, node, index, "util"), SPARK_WIDTH, 0, 100),
+        sparkline(_history(state, node, index, "temp"), SPARK_WIDTH, 30, 90),
     )
 
 
@@ -223,6 +276,11 @@ def gpu_rows(state: ClusterState) -> list[Row]:
         kept = cache.get(key)
         if kept is not None and kept[0] == inputs:
             row = kept[1]
+        elif kept is not None and kept[0][:4] == inputs[:4] and kept[0][5] == inputs[5]:
+            # Only the sparkline bucket moved (every GPU at once): the other cells stand.
+            old = kept[1].cells
+            util, temp = _sparklines(state, node.name, gpu.index)
+            row = Row(key, (*old[:-2], (util, old[-2][1]), (temp, old[-1][1])), kept[1].fields)
         else:
             row = Row(key, gpu_row(node, gpu, state), gpu_fields(node, gpu))
         fresh[key] = (inputs, row)

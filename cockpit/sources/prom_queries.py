@@ -50,20 +50,60 @@ def _names(fields: Iterable[str]) -> str:
     return "|".join(fields)
 
 
-def queries(node_label: str, gpu_label: str, rate_window: str) -> dict[str, str]:
-    """The fast queries, sent every cycle; each ``by`` keeps only the labels that are read.
+FRESH_KEYS = ("gpu:util", "gpu:temp", "gpu:power", "gpu:used", "host", "cpu_idle", "vllm")
+"""The fast queries whose series each come from one scrape target (they keep its ``instance``):
+between full reads they are asked only of the targets scraped since the last read
+(:mod:`cockpit.sources.prom_fresh`)."""
+
+
+def restrict(selector: str, matcher: str) -> str:
+    """``selector`` with one more label matcher (``''``: unchanged): ``up`` -> ``up{m}``,
+    ``{__name__=~"a"}`` -> ``{__name__=~"a", m}``."""
+    if not matcher:
+        return selector
+    if selector.endswith("}"):
+        return f"{selector[:-1]}, {matcher}}}"
+    return f"{selector}{{{matcher}}}"
+
+
+def _by(*labels: str) -> str:
+    """A ``by`` list without repeats (the node label is often ``instance`` itself)."""
+    return ", ".join(dict.fromkeys(labels))
+
+
+def queries(node_label: str, gpu_label: str, rate_window: str, matcher: str = "") -> dict[str, str]:
+    """The fast queries, sent every cycle; each ``by`` keeps only the labels that are read, plus
+    the scrape target's ``instance``; ``matcher`` (an ``instance`` matcher) narrows the
+    :data:`FRESH_KEYS` ones to some targets.
 
     Prometheus's cost is per series touched (16,000 GPUs x 4 values, 16,000 CPUs' idle counters),
     so a GPU metric is one query (they run in parallel) and CPU reads only the ``idle`` counters:
     busy = 1 - idle seconds per second / CPUs, the usual node_exporter formula (iowait counts as
     busy here, where the SSH probe counts it as idle: a few tenths of a percent on most nodes).
     """
-    n, g = node_label, gpu_label
+    n, g, i, m = node_label, gpu_label, "instance", matcher
     out = {"up": "up"}
-    out.update({f"gpu:{field}": f"max by ({g}, gpu) ({metric})" for field, metric in GPU_FAST.items()})
-    out["host"] = f'max by (__name__, {n}) ({{__name__=~"{_names(HOST_FAST)}"}})'
-    out["cpu_idle"] = f'sum by ({n}) (rate(node_cpu_seconds_total{{mode="idle"}}[{rate_window}]))'
-    out["vllm"] = f'max by (__name__, {n}, model_name) ({{__name__=~"{_names(VLLM_FIELDS)}"}})'
+    out.update(
+        {
+            f"gpu:{field}": f"max by ({_by(g, 'gpu', i)}) ({restrict(metric, m)})"
+            for field, metric in GPU_FAST.items()
+        }
+    )
+    host = restrict(f'{{__name__=~"{_names(HOST_FAST)}"}}', m)
+    out["host"] = f"max by ({_by('__name__', n, i)}) ({host})"
+    idle = restrict('node_cpu_seconds_total{mode="idle"}', m)
+    out["cpu_idle"] = f"sum by ({_by(n, i)}) (rate({idle}[{rate_window}]))"
+    vllm = restrict(f'{{__name__=~"{_names(VLLM_FIELDS)}"}}', m)
+    out["vllm"] = f"max by ({_by('__name__', n, 'model_name', i)}) ({vllm})"
+    return out
+
+
+def freshness_queries(since: float | None) -> dict[str, str]:
+    """What tells which targets were scraped since ``since`` (Prometheus's clock, in seconds):
+    each target's last scrape time, and the slowest scrape (how late a sample can become visible)."""
+    out = {"scrape": "max(scrape_duration_seconds)"}
+    if since is not None:
+        out["fresh"] = f"timestamp(up) > {since:.3f}"
     return out
 
 

@@ -45,6 +45,7 @@ from cockpit.secrets import SecretError
 from cockpit.sources import prom_map as m
 from cockpit.sources import prom_queries as q
 from cockpit.sources.http import _connect_error  # the HTTP probes' wording: refused, DNS, TLS
+from cockpit.sources.prom_fresh import FreshTargets
 from cockpit.sources.prom_model import PanelValue, PromAlert, PromReading
 
 USER_AGENT = "gpu-cockpit/0.1 (prometheus source)"
@@ -113,8 +114,11 @@ class PrometheusSource:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         )
-        gpu_label = config.gpu_node_label or config.node_label
+        gpu_label = self._gpu_label = config.gpu_node_label or config.node_label
         self.queries = q.queries(config.node_label, gpu_label, config.rate_window)
+        self._fresh = FreshTargets()
+        self.last_read = ""
+        """``full``, or ``delta (N targets)``: how the last cycle read the fast queries."""
         self.tiers = {
             "window": (q.window_queries(config.node_label), config.window_refresh_s),
             "slow": (q.slow_queries(config.node_label, gpu_label), config.slow_refresh_s),
@@ -151,31 +155,54 @@ class PrometheusSource:
         names = list(node_names)
         if self._headers_error:
             return self._failed(at, self._headers_error)
-        wanted = dict(self.queries)
         due = [tier for tier, (_, period) in self.tiers.items() if self._due(tier, period, at)]
+        full = "slow" in due or not self._fresh.usable
+        wanted = {k: v for k, v in self.queries.items() if k != "up" and (full or k not in q.FRESH_KEYS)}
         for tier in due:
             wanted.update(self.tiers[tier][0])
         keys = list(wanted)
         # Each answer is decoded and parsed as it arrives, while Prometheus still works on the others.
+        up_task = asyncio.ensure_future(self._parsed("up", "up"))
+        meta_task = asyncio.ensure_future(self._freshness(None if full else self._fresh.since))
         jobs = [self._parsed(k, wanted[k]) for k in keys]
         jobs += [self._parsed(p.name, p.promql) for p in self.panels]
         jobs.append(self._get_json("/api/v1/alerts"))
-        answers = await asyncio.gather(*jobs, return_exceptions=True)
-        for answer in answers:
+        rest = asyncio.ensure_future(asyncio.gather(*jobs, return_exceptions=True))
+        try:
+            up = await up_task
+        except _Failed as exc:
+            for task in (meta_task, rest):
+                task.cancel()
+            await asyncio.gather(meta_task, rest, return_exceptions=True)
+            return self._failed(at, str(exc))
+        scrape, fresh = await meta_task
+        matcher = None if full else self._fresh.matcher(fresh, up)
+        narrowed: dict[str, Any] = {}
+        if not full and matcher != "":
+            fast = q.queries(self.config.node_label, self._gpu_label, self.config.rate_window, matcher or "")
+            asked = [k for k in q.FRESH_KEYS if k in fast]
+            got = await asyncio.gather(*(self._parsed(k, fast[k]) for k in asked), return_exceptions=True)
+            narrowed = dict(zip(asked, got, strict=True))
+        answers = await rest
+        for answer in [*answers, *narrowed.values()]:
             if isinstance(answer, BaseException) and not isinstance(answer, _Failed):
                 raise answer
-        by_key = dict(zip(keys, answers[: len(keys)], strict=True))
-        if isinstance(by_key["up"], _Failed):
-            return self._failed(at, str(by_key["up"]))
+        by_key = {"up": up, **dict(zip(keys, answers[: len(keys)], strict=True)), **narrowed}
         errors = [a for a in by_key.values() if isinstance(a, ProbeError)]
         series: dict[str, list[m.Series] | None] = {
             k: (None if isinstance(a, ProbeError) else a) for k, a in by_key.items()
         }
+        targets = m.fresh_instances(fresh) if matcher else []
+        for key in q.FRESH_KEYS:
+            if key in self.queries:
+                series[key] = self._fresh.merge(key, series.get(key, []), matcher, targets)
+        self._fresh.after_read(scrape, matcher is None, up)
+        self.last_read = "full" if matcher is None else f"delta ({len(targets)} targets)"
         for tier in due:
             for key in self.tiers[tier][0]:
-                fresh = series.pop(key)
-                if fresh is not None:  # a failed query keeps its last answer
-                    self._kept[key] = fresh
+                fresh_series = series.pop(key)
+                if fresh_series is not None:  # a failed query keeps its last answer
+                    self._kept[key] = fresh_series
             self._tier_at[tier] = at
         self._slow_due = self._slow_due and "slow" not in due
         found = {k: v or [] for k, v in {**self._kept, **series}.items()}
@@ -186,6 +213,15 @@ class PrometheusSource:
         )
         self._last = reading
         return reading
+
+    async def _freshness(self, since: float | None) -> tuple[tuple[float, float] | None, Any]:
+        """The slowest scrape with the time Prometheus evaluated it, and (with ``since``) the targets
+        scraped since; a failure of either only means a full read, so it is not reported."""
+        found = q.freshness_queries(since)
+        answers = await asyncio.gather(*(self.query(found[k]) for k in found), return_exceptions=True)
+        scrape = _evaluated(answers[0])
+        fresh = m.parse_query(answers[1], "prometheus:fresh") if len(answers) > 1 else None
+        return scrape, fresh
 
     def _due(self, tier: str, period: float, at: float) -> bool:
         last = self._tier_at.get(tier)
@@ -348,3 +384,13 @@ class PrometheusSource:
         if status >= 400 and not (isinstance(doc, dict) and doc.get("status") == "error"):
             raise _Failed(f"HTTP {status}")
         return doc
+
+
+def _evaluated(doc: Any) -> tuple[float, float] | None:
+    """A one-sample answer as (evaluation time, value): Prometheus's clock, not ours."""
+    try:
+        (item,) = doc["data"]["result"]
+        when, value = item["value"]
+        return float(when), float(value)
+    except (TypeError, KeyError, ValueError, IndexError):
+        return None

@@ -217,3 +217,42 @@ async def test_a_stopped_target_becomes_node_down_and_a_dead_prometheus_keeps_la
         assert [n.name for n in failed.nodes] == [n.name for n in reading.nodes]  # the last good data
     finally:
         await source.aclose()
+
+
+async def test_delta_reads_follow_each_scrape_and_equal_a_full_read(lab: Lab) -> None:
+    """Between full reads the source asks only about targets scraped since its last read; a value
+    changed on an exporter arrives with that target's next scrape, and at a frozen instant the
+    delta-read state equals what a full read of the same Prometheus gives."""
+    names = ["gpu-a", "gpu-b", "cpu-c"]
+    source = lab.source()  # default tiers: full reads only at start and every 60 s
+    # Scraped every second, every target is fresh at every read, which reads them all at once
+    # (past half of them a narrowed query costs what a full one does): narrow anyway, to test it.
+    source._fresh.max_share = 1.0
+    full = lab.source(slow_refresh_s=0)  # every read a full one
+    try:
+        await wait_for(source, names, complete)
+        await wait_for(source, names, lambda r: source.last_read.startswith("delta"), timeout=10)
+        lab.exporter.set_vllm("gpu-a", kv_cache=0.42, waiting=5)
+        llama = "vllm:meta-llama/Llama-3.1-70B-Instruct@gpu-a"
+
+        def changed(reading: PromReading) -> bool:
+            values = {(s.metric, s.subject): s.value for s in reading.signals}
+            return values.get(("kv_cache", llama)) == 0.42 and source.last_read.startswith("delta")
+
+        await wait_for(source, names, changed, timeout=10)
+        lab.clock.frozen = time.time()
+        await asyncio.sleep(3.5)  # every target scraped at least twice at the frozen values
+        delta = await wait_for(source, names, lambda r: source.last_read.startswith("delta"), timeout=10)
+        whole = await full.read(names)
+    finally:
+        await source.aclose()
+        await full.aclose()
+    assert full.last_read == "full"
+    for name in names:
+        a, b = delta.node(name), whole.node(name)
+        assert a is not None and b is not None and a.host is not None and b.host is not None
+        assert a.gpus == b.gpus, name
+        assert (a.host.load1, a.host.mem_available_bytes) == (b.host.load1, b.host.mem_available_bytes)
+    assert [(s.metric, s.subject, s.value) for s in delta.signals if s.metric in ("kv_cache", "waiting")] == [
+        (s.metric, s.subject, s.value) for s in whole.signals if s.metric in ("kv_cache", "waiting")
+    ]

@@ -1,0 +1,98 @@
+"""Between full reads, ask Prometheus again only about the targets it scraped since the last read.
+
+At 2,000 nodes scraped every 15 to 30 s and read every 2 s, most of what a full read returns is the
+samples the last read already returned. Each scrape stamps every sample of its target with the
+scrape's time, and ``up`` gets one too, so ``timestamp(up) > since`` names the targets with new
+samples; the fast per-target queries (:data:`prom_queries.FRESH_KEYS`) are then narrowed with an
+``instance`` matcher to those, and each answer replaces only those targets' kept series (a target
+that answered nothing has lost its series). Prometheus evaluates and encodes a few hundred targets
+instead of 6,000, and we decode and map as many.
+
+``since`` is the evaluation time of the last read (Prometheus's clock: ours may be skewed), less the
+slowest scrape's duration and a second: a sample is stamped when its scrape starts but visible only
+when it ends, so a scrape under way at the last read is read again now rather than missed.
+
+Delta reads are used only while every fast series names a target ``up`` knows (checked on each full
+read): series from federation or recording rules carry an ``instance`` no scrape of this Prometheus
+refreshes, and would never be read again. Full reads still come with the slow tier, at start, when
+the freshness queries fail, or when most targets are fresh anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cockpit.sources.prom_map import Series
+from cockpit.sources.prom_queries import FRESH_KEYS
+
+MAX_FRESH_SHARE = 0.5
+"""Past this share of targets a narrowed query costs Prometheus about what a full one does."""
+MARGIN_S = 1.0
+"""Beyond the slowest scrape: the scrape's samples are committed after its duration is measured."""
+
+
+class FreshTargets:
+    """Per fast query, the series kept per target, and which targets the next read must ask about."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, dict[str, list[Series]]] = {}
+        self.since: float | None = None
+        self.usable = False
+        """Every fast series named a target of ``up`` at the last full read."""
+        self.max_share = MAX_FRESH_SHARE
+
+    def matcher(self, fresh: Any, up: list[Series]) -> str | None:
+        """The ``instance`` matcher for this read's narrowed queries, ``''`` when no target is
+        fresh, or None for a full read (``fresh`` is the parsed ``timestamp(up) > since`` answer,
+        or anything else when it failed)."""
+        if not self.usable or not isinstance(fresh, list):
+            return None
+        instances = sorted({_instance(labels) for labels, _ in fresh} - {None})  # type: ignore[type-var]
+        targets = {_instance(labels) for labels, _ in up}
+        if len(instances) > self.max_share * len(targets) or any("`" in i for i in instances):
+            return None
+        # A raw (backtick) string: RE2 takes an escaped punctuation mark as itself, and nothing in
+        # a raw string is a PromQL escape.
+        return f"instance=~`{'|'.join(_escape(i) for i in instances)}`" if instances else ""
+
+    def merge(
+        self, key: str, answer: list[Series] | None, matcher: str | None, fresh: Iterable[str]
+    ) -> list[Series]:
+        """This read's series for ``key``: a full answer replaces everything; a narrowed one
+        replaces the fresh targets' series; a failed one (None) keeps what was there."""
+        kept = self.kept.setdefault(key, {})
+        if answer is not None:
+            by_target: dict[str, list[Series]] = {}
+            for series in answer:
+                by_target.setdefault(_instance(series[0]) or "", []).append(series)
+            if matcher is None:
+                kept.clear()
+            else:
+                for target in fresh:
+                    kept.pop(target, None)
+            kept.update(by_target)
+        return [series for target in kept.values() for series in target]
+
+    def after_read(self, scrape: Any, full: bool, up: list[Series]) -> None:
+        """Where the next read starts from (``scrape``: the parsed ``max(scrape_duration_seconds)``
+        answer with its evaluation time), and, after a full read, whether delta reads are safe."""
+        at, slowest = scrape if isinstance(scrape, tuple) else (None, None)
+        self.since = None if at is None else at - (slowest or 0.0) - MARGIN_S
+        if full:
+            targets = {_instance(labels) for labels, _ in up}
+            self.usable = self.since is not None and all(
+                name in targets for key in FRESH_KEYS for name in self.kept.get(key, {})
+            )
+
+
+def _instance(labels: Mapping[str, Any]) -> str | None:
+    value = labels.get("instance")
+    return value if isinstance(value, str) else None
+
+
+_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+
+
+def _escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in _SPECIAL else c for c in text)
