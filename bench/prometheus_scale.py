@@ -15,7 +15,7 @@ Processes, so that each figure is what it claims to be:
   stops Prometheus, then runs bench/fanout.py (SSH fan-out against the asyncssh simulator) at a few N
   and prints the crossover. Targets: cycle <= 1 s, RSS <= 300 MB.
 
-    python bench/prometheus_scale.py [--nodes 2000] [--gpus 8] [--cycles 10] [--interval 30]
+    python bench/prometheus_scale.py [--nodes 2000] [--gpus 8] [--cycles 40] [--refresh 2] [--interval 30]
                                      [--no-ssh] [--ssh-nodes 100,200,300,500,1000] [--api-client]
 """
 
@@ -84,7 +84,7 @@ async def serve(nodes: int, gpus: int, interval: float, workdir: Path) -> None:
 # -- the measuring side -------------------------------------------------------------------------
 
 
-async def measure_httpx(url: str, nodes: list[str], cycles: int) -> dict[str, object]:
+async def measure_httpx(url: str, nodes: list[str], cycles: int, refresh: float = 2.0) -> dict[str, object]:
     import cockpit.config  # noqa: F401  (config imports prom_config at its end: load it first)
     from cockpit.prom_config import PrometheusConfig
     from cockpit.sources import prom_map as m
@@ -120,9 +120,15 @@ async def measure_httpx(url: str, nodes: list[str], cycles: int) -> dict[str, ob
 
     tick = asyncio.create_task(ticker())
     # The first cycle runs every tier; later ones only the fast queries (window tier: every 15 s).
-    times, cpu, parts, gpu_count, host_count = [], [], [], 0, 0
+    times, cpu, parts, gpu_count, host_count, kinds = [], [], [], 0, 0, []
+    loop = asyncio.get_running_loop()
+    next_tick = loop.time()
     try:
         for _ in range(cycles):
+            # One cycle every ``refresh`` seconds, as the engine runs them: what a delta read
+            # asks for depends on how much Prometheus scraped since the last one.
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+            next_tick = max(next_tick + refresh, loop.time())
             spent.update(decode=0.0, parse=0.0, map=0.0)
             stalls.append(0.0)
             ticking.set()
@@ -132,6 +138,7 @@ async def measure_httpx(url: str, nodes: list[str], cycles: int) -> dict[str, ob
             cpu.append(time.process_time() - used)
             ticking.clear()
             parts.append(dict(spent))
+            kinds.append(source.last_read)
             if reading.error or reading.errors:
                 raise SystemExit(f"cycle failed: {reading.error or reading.errors}")
             gpu_count = sum(len(n.gpus or ()) for n in reading.nodes)
@@ -142,7 +149,7 @@ async def measure_httpx(url: str, nodes: list[str], cycles: int) -> dict[str, ob
         await source.aclose()
     return {"times": times, "cpu": cpu, "parts": parts, "stalls": stalls, "rss_mb": rss_peak_mb(),
             "rss_after_import_mb": before, "gpus": gpu_count, "hosts_with_cpu": host_count,
-            "breakdown": breakdown}  # fmt: skip
+            "breakdown": breakdown, "kinds": kinds}  # fmt: skip
 
 
 async def query_breakdown(source: Any, m: Any) -> list[dict[str, object]]:
@@ -249,9 +256,10 @@ def wait_ready(url: str, gpus: int, nodes: int, timeout: float) -> float:
             time.sleep(2)
 
 
-def run_measure(kind: str, url: str, nodes: int, cycles: int) -> dict[str, object]:
+def run_measure(kind: str, url: str, nodes: int, cycles: int, refresh: float = 2.0) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, __file__, "--measure", kind, "--url", url, "--nodes", str(nodes), "--cycles", str(cycles)],
+        [sys.executable, __file__, "--measure", kind, "--url", url, "--nodes", str(nodes), "--cycles", str(cycles),
+         "--refresh", str(refresh)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -273,6 +281,13 @@ def report(name: str, result: dict[str, Any]) -> None:
         f"{result['rss_mb']:.0f} MB (after imports {result.get('rss_after_import_mb', 0):.0f} MB); "
         f"GPUs read {result['gpus']}"
     )
+    kinds = list(result.get("kinds", []))[1:]
+    if kinds:
+        deltas = [int(k.split("(")[1].split()[0]) for k in kinds if k.startswith("delta")]
+        print(
+            f"  {name:<11} steady cycles: {len(deltas)} delta reads (median {med(deltas):.0f} targets"  # type: ignore[arg-type]
+            f" asked again), {len(kinds) - len(deltas)} full; p90 {sorted(times[1:])[int(0.9 * (len(times) - 2))]:.3f} s"
+        )
     line = f"  {name:<11} steady cycles' own CPU: median {med(cpu):.3f} s"
     parts = list(result.get("parts", []))[1:]
     if parts:
@@ -363,7 +378,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=2000)
     parser.add_argument("--gpus", type=int, default=8)
-    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--cycles", type=int, default=40)
+    parser.add_argument(
+        "--refresh", type=float, default=2.0, help="seconds between cycle starts, as the engine's"
+    )
     parser.add_argument("--interval", type=float, default=30.0, help="scrape interval, seconds")
     parser.add_argument("--no-ssh", action="store_true", help="skip the SSH fan-out comparison")
     parser.add_argument(
@@ -381,8 +399,10 @@ def main() -> None:
         asyncio.run(serve(args.nodes, args.gpus, args.interval, Path(args.workdir)))
         return
     if args.measure:
-        fn = measure_httpx if args.measure == "httpx" else measure_api_client
-        print(json.dumps(asyncio.run(fn(args.url, names, args.cycles))))
+        if args.measure == "httpx":
+            print(json.dumps(asyncio.run(measure_httpx(args.url, names, args.cycles, args.refresh))))
+        else:
+            print(json.dumps(asyncio.run(measure_api_client(args.url, names, args.cycles))))
         return
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     with tempfile.TemporaryDirectory(prefix="prom-scale-") as tmp:
@@ -403,7 +423,9 @@ def main() -> None:
             print(f"  load average before measuring: {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
                   f" on {len(os.sched_getaffinity(0))} CPUs (other processes on the box inflate every wall time)")  # fmt: skip
             kinds = ("httpx", "api-client") if args.api_client else ("httpx",)
-            results = {kind: run_measure(kind, hello["url"], args.nodes, args.cycles) for kind in kinds}
+            results = {
+                kind: run_measure(kind, hello["url"], args.nodes, args.cycles, args.refresh) for kind in kinds
+            }
         finally:
             server.stdin.close()
             tail = server.stdout.read()

@@ -46,12 +46,25 @@ def host_limit(thresholds: Thresholds, metric: str, tags: Iterable[str] = ()) ->
     return getattr(thresholds, metric)
 
 
+_MODEL_OVERRIDES: dict[tuple[int, str, str], tuple[Thresholds, Limit | None]] = {}
+"""(thresholds, model, metric) -> the override: 16,000 GPUs are a handful of models."""
+
+
 def _model_override(thresholds: Thresholds, gpu: GpuReading, metric: str) -> Limit | None:
     name = gpu.name or ""
+    key = (id(thresholds), name, metric)
+    hit = _MODEL_OVERRIDES.get(key)
+    if hit is not None and hit[0] is thresholds:
+        return hit[1]
+    found = None
     for model, override in thresholds.by_model.items():
         if model in name and getattr(override, metric) is not None:
-            return getattr(override, metric)
-    return None
+            found = getattr(override, metric)
+            break
+    if len(_MODEL_OVERRIDES) > 4096:
+        _MODEL_OVERRIDES.clear()
+    _MODEL_OVERRIDES[key] = (thresholds, found)
+    return found
 
 
 def gpu_temp_limit(thresholds: Thresholds, gpu: GpuReading, tags: Iterable[str] = ()) -> Limit:

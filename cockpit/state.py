@@ -30,53 +30,80 @@ from cockpit.scale_model import ScaleView
 SeriesKey = tuple[Hashable, ...]
 
 
-_HOLE = math.inf
-"""A cycle in which the series got no point (the node did not answer); None is stored as NaN."""
+_TENTHS = 10
+"""Points are kept in tenths: what every pane shows, and 2 bytes a point."""
+_HOLE_H, _NAN_H = 65535, 65534
+"""In the 2-byte form: a cycle with no point (the node did not answer), and a point with no value."""
+_HOLE_F = math.inf
+"""The same in the float32 form (None is stored as NaN there)."""
 
 
 class Ring:
-    """One series' last ``capacity`` cycles in 4 bytes a cycle, slot ``seq % capacity``.
+    """One series' last ``capacity`` cycles, slot ``seq % capacity``, 2 bytes a cycle.
 
     At 2,000 nodes x 8 GPUs the history holds 70,000 series x 450 cycles: as ``(seq, value)``
-    tuples in deques that grew to gigabytes within the 15 minutes; as float32 it is ~130 MB.
-    float32 keeps 7 significant digits, and a value is read back rounded to 3 decimals, so 71.3
-    reads as 71.3 (temperatures, watts and percents need no more). Reads like a sequence of
-    ``(seq, value)`` pairs, oldest first.
+    tuples in deques that grew to gigabytes within the 15 minutes; as float32 ~130 MB; as tenths in
+    unsigned 16-bit integers ~65 MB. A value is kept to a tenth (71.34 reads back 71.3; percents,
+    degrees and watts are shown whole), up to 6553.3; a ring that meets a value outside that (a
+    negative one, a load average in the thousands) turns float32 for good. Reads like a sequence
+    of ``(seq, value)`` pairs, oldest first.
     """
 
-    __slots__ = ("count", "last", "values")
+    __slots__ = ("count", "hole", "last", "values")
 
     def __init__(self, capacity: int) -> None:
-        self.values = array("f", [_HOLE]) * capacity
+        self.values = array("H", [_HOLE_H]) * capacity
+        self.hole: float = _HOLE_H
         self.last = -1
         """The newest point's cycle; -1 while empty."""
         self.count = 0
 
+    def _stored(self, value: float | None) -> float:
+        if self.hole == _HOLE_H:
+            if value is None or value != value:
+                return _NAN_H
+            if 0 <= value < 6553.35:
+                return round(value * _TENTHS)
+            self._widen()
+        return math.nan if value is None else float(value)
+
+    def _widen(self) -> None:
+        wide = array("f", [_HOLE_F]) * len(self.values)
+        for slot, v in enumerate(self.values):
+            if v != _HOLE_H:
+                wide[slot] = math.nan if v == _NAN_H else v / _TENTHS
+        self.values, self.hole = wide, _HOLE_F
+
+    def _read(self, v: float) -> float | None:
+        if self.hole == _HOLE_H:
+            return None if v == _NAN_H else v / _TENTHS
+        return None if v != v else round(v, 3)
+
     def add(self, seq: int, value: float | None) -> None:
-        if seq == self.last + 1 and self.last >= 0:  # the common case: the next cycle's point
-            slot = seq % len(self.values)
-            if self.values[slot] == _HOLE:
-                self.count += 1
-            self.values[slot] = math.nan if value is None else value
-            self.last = seq
-            return
+        stored = self._stored(value)
         values = self.values
         capacity = len(values)
-        stored = math.nan if value is None else float(value)
+        if seq == self.last + 1 and self.last >= 0:  # the common case: the next cycle's point
+            slot = seq % capacity
+            if values[slot] == self.hole:
+                self.count += 1
+            values[slot] = stored
+            self.last = seq
+            return
         if seq > self.last:
             if self.last < 0 or seq - self.last >= capacity:
-                self.values = values = array("f", [_HOLE]) * capacity
+                self.values = values = array(values.typecode, [self.hole]) * capacity  # type: ignore[arg-type]
                 self.count = 0
             else:
                 for s in range(self.last + 1, seq + 1):
-                    if values[s % capacity] != _HOLE:
-                        values[s % capacity] = _HOLE
+                    if values[s % capacity] != self.hole:
+                        values[s % capacity] = self.hole
                         self.count -= 1
             self.last = seq
         elif seq <= self.last - capacity:
             return  # older than anything kept
         slot = seq % capacity
-        if values[slot] == _HOLE:
+        if values[slot] == self.hole:
             self.count += 1
         values[slot] = stored
 
@@ -84,20 +111,16 @@ class Ring:
         return self.count
 
     def __iter__(self) -> Iterator[tuple[int, float | None]]:
-        values, capacity = self.values, len(self.values)
-        for s in range(max(0, self.last - capacity + 1), self.last + 1):
-            v = values[s % capacity]
-            if v != _HOLE:
-                yield s, (None if v != v else round(v, 3))
+        return iter(self.window(0, self.last + 1))
 
     def window(self, start: int, stop: int) -> list[tuple[int, float | None]]:
         """The points of cycles ``start`` to ``stop - 1`` still kept (a bucket's worth, not the ring)."""
-        values, capacity = self.values, len(self.values)
+        values, capacity, hole, read = self.values, len(self.values), self.hole, self._read
         out = []
         for s in range(max(start, self.last - capacity + 1, 0), min(stop, self.last + 1)):
             v = values[s % capacity]
-            if v != _HOLE:
-                out.append((s, None if v != v else round(v, 3)))
+            if v != hole:
+                out.append((s, read(v)))
         return out
 
     def __getitem__(self, index: int) -> tuple[int, float | None]:
@@ -108,10 +131,10 @@ class Ring:
         wanted = -index
         for s in range(self.last, max(-1, self.last - capacity), -1):
             v = values[s % capacity]
-            if v != _HOLE:
+            if v != self.hole:
                 wanted -= 1
                 if wanted == 0:
-                    return s, (None if v != v else round(v, 3))
+                    return s, self._read(v)
         raise IndexError(index)
 
 

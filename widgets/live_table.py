@@ -14,7 +14,7 @@ rows whose contents differ. Marks (``space``) are kept by key while the row exis
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -120,6 +120,8 @@ class LiveTable(Widget, can_focus=True):
         """The rows shown, in order."""
         self._cells: dict[Hashable, tuple[Cell, ...]] = {}
         """The cells on screen for the rows shown (deadbands keep an old value here)."""
+        self._key_rows: dict[Hashable, int] | None = None
+        """Each shown key's row, built when first needed after the rows last came, went or moved."""
         self._styles: dict[str, Style] = {}
         self._views: list[ColumnView] = []
         self.repaints = 0
@@ -168,7 +170,14 @@ class LiveTable(Widget, can_focus=True):
             self._replace_rows(keys, new_cells)
             return
         visible = self.visible_rows
-        for row, key in enumerate(keys):
+        changed = self._rows.last_changed
+        if changed is None:
+            rows: Iterable[tuple[int, Hashable]] = enumerate(keys)
+        else:
+            if self._key_rows is None:
+                self._key_rows = {key: row for row, key in enumerate(self._keys)}
+            rows = sorted((self._key_rows[key], key) for key in changed)
+        for row, key in rows:
             old = self._cells[key]
             new = new_cells[key]
             if old is new or old == new:
@@ -191,6 +200,7 @@ class LiveTable(Widget, can_focus=True):
         current = self.cursor_key
         old_keys, old_cells = self._keys, self._cells
         self._keys, self._cells = keys, new_cells
+        self._key_rows = None
         if len(keys) != len(old_keys) and self._sized_by_rows():
             # The columns' content heights are cached by Textual: each must be told, or a table
             # filled while idle keeps the height it had with no rows.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -349,3 +350,36 @@ async def test_rows_arriving_above_a_cursor_on_the_first_row_keep_it_on_top() ->
         moved = nodes.cursor_key
         await _with_state(pilot, full)
         assert nodes.cursor_key == moved and nodes.cursor == 3
+
+
+async def test_keys_come_first_when_drawing_a_state_is_slow() -> None:
+    """When drawing a state takes long enough to be felt, one arriving while keys are pressed waits
+    until they pause (and never more than a refresh period): the cursor does not queue behind it."""
+    from cockpit import app as app_module
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, sample_state(nodes=2))
+        nodes = app.dashboard.query_one("#nodes", LiveTable)
+        app._draw_s = 1.0  # as if the last state took a second to draw
+        await pilot.press("j")
+        await _with_state(pilot, sample_state(nodes=6))
+        assert len(nodes.row_keys) == 2, "drawn while a key was just pressed"
+        await pilot.pause(app_module.KEYS_FIRST_S + 0.1)
+        assert len(nodes.row_keys) == 6, "drawn once the keys paused"
+
+        app._draw_s = 1.0
+        refresh = sample_state(nodes=3).refresh
+        await pilot.press("k")
+        started = time.monotonic()
+        await _with_state(pilot, sample_state(nodes=3))
+        while len(nodes.row_keys) != 3:  # keys never pause: drawn after a refresh period anyway
+            assert time.monotonic() - started < refresh + 1.0, "a state waited past a refresh period"
+            await pilot.press("k")
+            await pilot.pause(0.05)
+        assert time.monotonic() - started >= app_module.KEYS_FIRST_S
+
+        app._draw_s = 0.0  # drawing is cheap: no waiting at all
+        await pilot.press("j")
+        await _with_state(pilot, sample_state(nodes=5))
+        assert len(nodes.row_keys) == 5

@@ -1,4 +1,4 @@
-"""The history ring: what a state's sparklines and node detail read, bounded in 4 bytes a cycle."""
+"""The history ring: what a state's sparklines and node detail read, bounded in 2 bytes a cycle."""
 
 from __future__ import annotations
 
@@ -41,11 +41,25 @@ def test_a_view_shows_only_points_up_to_its_cycle() -> None:
     assert view.values("other") == []
 
 
-def test_a_full_ring_costs_four_bytes_a_cycle() -> None:
+def test_a_full_ring_costs_two_bytes_a_cycle() -> None:
     ring = Ring(451)
     for seq in range(1000):
         ring.add(seq, 42.5)
-    assert sys.getsizeof(ring.values) < 451 * 4 + 100
+    assert sys.getsizeof(ring.values) < 451 * 2 + 100
+
+
+def test_values_are_kept_to_a_tenth_and_a_ring_widens_for_what_tenths_cannot_hold() -> None:
+    ring = Ring(6)
+    ring.add(1, 71.34)
+    ring.add(2, float("nan"))
+    ring.add(3, 6553.3)
+    assert list(ring) == [(1, 71.3), (2, None), (3, 6553.3)]
+    assert sys.getsizeof(ring.values) < 6 * 2 + 100
+    ring.add(4, -3.25)  # below zero: the ring turns float32, keeping what it held
+    ring.add(5, 123456.0)
+    ring.add(6, None)
+    assert list(ring) == [(1, 71.3), (2, None), (3, 6553.3), (4, -3.25), (5, 123456.0), (6, None)]
+    assert len(ring) == 6 and ring[-2] == (5, 123456.0)
 
 
 def test_sparkline_buckets_kept_across_cycles_equal_buckets_read_afresh() -> None:
