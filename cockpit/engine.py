@@ -115,6 +115,8 @@ class Engine:
         self._services: tuple[ServiceReading, ...] = ()
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
         self.alerts = AlertTracker(cluster.thresholds)
+        self.before_build: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each state is built: the TUI holds a build back while keys are pressed."""
 
     async def cycle(self, wait: float | None = None) -> ClusterState:
         """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
@@ -130,6 +132,8 @@ class Engine:
         pending = list(self._inflight.values())
         if pending:
             await asyncio.wait(pending, timeout=wait)
+        if self.before_build is not None:
+            await self.before_build()
         return self._build_state()
 
     def _start(self, key: str, work: Coroutine[object, object, None]) -> None:

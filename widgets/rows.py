@@ -252,39 +252,54 @@ def _sparklines(state: ClusterState, node: str, index: int) -> tuple[str, str]:
     )
 
 
-_GpuCache = dict[tuple[str, int], tuple[tuple[object, ...], Row]]
-_GPU_ROWS: weakref.WeakKeyDictionary[History, tuple[object, _GpuCache]] = weakref.WeakKeyDictionary()
-"""Per history (one per engine): the thresholds the rows were judged with, and each GPU's last row
-with what it was built from."""
+_GpuCache = dict[int, tuple[tuple[object, ...], Row]]
+_NodeGpus = dict[str, tuple[tuple[object, ...], list[Row], _GpuCache]]
+_GPU_ROWS: weakref.WeakKeyDictionary[History, tuple[object, _NodeGpus]] = weakref.WeakKeyDictionary()
+"""Per history (one per engine): the thresholds the rows were judged with, and per node what its
+rows were built from, the rows, and each GPU's row with what it was built from."""
 
 
 def gpu_rows(state: ClusterState) -> list[Row]:
     """At 16,000 GPUs building every row costs most of a second, and most cycles repeat the last
-    scrape: a GPU whose reading, node status, tags and sparkline bucket are unchanged keeps its
-    row (the same object, so the table skips it by identity too). The thresholds are compared once
-    a call: comparing the config model for each of 16,000 GPUs cost 80 ms a cycle."""
+    scrape: a node whose GPU readings, status, tags and sparkline bucket are unchanged keeps its
+    rows, and within a node that changed, so does each GPU that did not (the same objects, so the
+    table skips them by identity too). The thresholds are compared once a call: comparing the
+    config model for each of 16,000 GPUs cost 80 ms a cycle."""
     history = state.history.history
     judged_with, cache = _GPU_ROWS.get(history, (None, {}))
     if judged_with is not state.thresholds and judged_with != state.thresholds:
         cache = {}
     bucket = state.seq // max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
     rows: list[Row] = []
-    fresh: _GpuCache = {}
-    for node, gpu in state.gpus():
-        key = (node.name, gpu.index)
-        inputs = (gpu, node.status, node.gpu_error is None, node.tags, bucket, state.refresh)
-        kept = cache.get(key)
-        if kept is not None and kept[0] == inputs:
-            row = kept[1]
-        elif kept is not None and kept[0][:4] == inputs[:4] and kept[0][5] == inputs[5]:
-            # Only the sparkline bucket moved (every GPU at once): the other cells stand.
-            old = kept[1].cells
-            util, temp = _sparklines(state, node.name, gpu.index)
-            row = Row(key, (*old[:-2], (util, old[-2][1]), (temp, old[-1][1])), kept[1].fields)
-        else:
-            row = Row(key, gpu_row(node, gpu, state), gpu_fields(node, gpu))
-        fresh[key] = (inputs, row)
-        rows.append(row)
+    fresh: _NodeGpus = {}
+    for node in state.nodes:
+        if not node.gpus:
+            continue
+        head = (node.gpus, node.status, node.gpu_error is None, node.tags, bucket, state.refresh)
+        kept_node = cache.get(node.name)
+        if kept_node is not None and kept_node[0] == head:
+            fresh[node.name] = kept_node
+            rows.extend(kept_node[1])
+            continue
+        kept_gpus = kept_node[2] if kept_node is not None else {}
+        node_rows: list[Row] = []
+        built: _GpuCache = {}
+        for gpu in node.gpus:
+            inputs = (gpu, *head[1:])
+            kept = kept_gpus.get(gpu.index)
+            if kept is not None and kept[0] == inputs:
+                row = kept[1]
+            elif kept is not None and kept[0][:4] == inputs[:4] and kept[0][5] == inputs[5]:
+                # Only the sparkline bucket moved (every GPU at once): the other cells stand.
+                old = kept[1].cells
+                util, temp = _sparklines(state, node.name, gpu.index)
+                row = Row(kept[1].key, (*old[:-2], (util, old[-2][1]), (temp, old[-1][1])), kept[1].fields)
+            else:
+                row = Row((node.name, gpu.index), gpu_row(node, gpu, state), gpu_fields(node, gpu))
+            built[gpu.index] = (inputs, row)
+            node_rows.append(row)
+        fresh[node.name] = (head, node_rows, built)
+        rows.extend(node_rows)
     _GPU_ROWS[history] = (state.thresholds, fresh)
     return rows
 

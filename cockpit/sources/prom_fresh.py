@@ -14,8 +14,8 @@ when it ends, so a scrape under way at the last read is read again now rather th
 
 Delta reads are used only while every fast series names a target ``up`` knows (checked on each full
 read): series from federation or recording rules carry an ``instance`` no scrape of this Prometheus
-refreshes, and would never be read again. Full reads still come with the slow tier, at start, when
-the freshness queries fail, or when most targets are fresh anyway.
+refreshes, and would never be read again. Full reads still come at start, every
+:data:`FULL_EVERY_S`, when the freshness queries fail, or when most targets are fresh anyway.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from cockpit.sources.prom_queries import FRESH_KEYS
 
 MAX_FRESH_SHARE = 0.5
 """Past this share of targets a narrowed query costs Prometheus about what a full one does."""
+FULL_EVERY_S = 600.0
+"""A full read this often all the same: a net under anything a delta read could miss."""
 MARGIN_S = 1.0
 """Beyond the slowest scrape: the scrape's samples are committed after its duration is measured."""
 
@@ -41,6 +43,11 @@ class FreshTargets:
         self.usable = False
         """Every fast series named a target of ``up`` at the last full read."""
         self.max_share = MAX_FRESH_SHARE
+        self._full_at: float | None = None
+
+    def full_due(self, at: float) -> bool:
+        """Whether this read (at our clock's ``at``) must be a full one."""
+        return not self.usable or self._full_at is None or at - self._full_at >= FULL_EVERY_S
 
     def matcher(self, fresh: Any, up: list[Series]) -> str | None:
         """The ``instance`` matcher for this read's narrowed queries, ``''`` when no target is
@@ -74,12 +81,13 @@ class FreshTargets:
             kept.update(by_target)
         return [series for target in kept.values() for series in target]
 
-    def after_read(self, scrape: Any, full: bool, up: list[Series]) -> None:
+    def after_read(self, scrape: Any, full: bool, up: list[Series], at: float = 0.0) -> None:
         """Where the next read starts from (``scrape``: the parsed ``max(scrape_duration_seconds)``
         answer with its evaluation time), and, after a full read, whether delta reads are safe."""
-        at, slowest = scrape if isinstance(scrape, tuple) else (None, None)
-        self.since = None if at is None else at - (slowest or 0.0) - MARGIN_S
+        evaluated, slowest = scrape if isinstance(scrape, tuple) else (None, None)
+        self.since = None if evaluated is None else evaluated - (slowest or 0.0) - MARGIN_S
         if full:
+            self._full_at = at
             targets = {_instance(labels) for labels, _ in up}
             self.usable = self.since is not None and all(
                 name in targets for key in FRESH_KEYS for name in self.kept.get(key, {})

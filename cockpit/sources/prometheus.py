@@ -156,7 +156,7 @@ class PrometheusSource:
         if self._headers_error:
             return self._failed(at, self._headers_error)
         due = [tier for tier, (_, period) in self.tiers.items() if self._due(tier, period, at)]
-        full = "slow" in due or not self._fresh.usable
+        full = self._fresh.full_due(at)
         wanted = {k: v for k, v in self.queries.items() if k != "up" and (full or k not in q.FRESH_KEYS)}
         for tier in due:
             wanted.update(self.tiers[tier][0])
@@ -196,7 +196,7 @@ class PrometheusSource:
         for key in q.FRESH_KEYS:
             if key in self.queries:
                 series[key] = self._fresh.merge(key, series.get(key, []), matcher, targets)
-        self._fresh.after_read(scrape, matcher is None, up)
+        self._fresh.after_read(scrape, matcher is None, up, at)
         self.last_read = "full" if matcher is None else f"delta ({len(targets)} targets)"
         for tier in due:
             for key in self.tiers[tier][0]:

@@ -70,3 +70,15 @@ def test_series_no_scrape_refreshes_turn_delta_reads_off() -> None:
     fresh.after_read((1000.0, 0.1), True, UP)
     assert not fresh.usable
     assert fresh.matcher([], UP) is None
+
+
+def test_a_full_read_comes_at_start_and_every_ten_minutes_all_the_same() -> None:
+    from cockpit.sources.prom_fresh import FULL_EVERY_S
+
+    fresh = FreshTargets()
+    assert fresh.full_due(0.0)
+    for key in q.FRESH_KEYS:
+        fresh.merge(key, [], None, [])
+    fresh.after_read((1000.0, 0.1), True, UP, at=50.0)
+    assert not fresh.full_due(50.0 + FULL_EVERY_S - 1)
+    assert fresh.full_due(50.0 + FULL_EVERY_S)
