@@ -298,7 +298,9 @@ def report(name: str, result: dict[str, Any]) -> None:
 
 
 def report_breakdown(rows: list[dict[str, Any]]) -> None:
-    print("  one steady cycle, query by query (sent one at a time, stats=all; the cycle sends them at once):")
+    print(
+        "  a full read (the first, and one every 10 minutes), query by query (sent one at a time, stats=all; a cycle sends them at once):"
+    )
     print(f"    {'query':<10} {'series':>7} {'samples':>8} {'MB':>6} {'server s':>9} {'(prep':>7} {'eval)':>7}"
           f" {'wall s':>7} {'decode':>9} {'parse':>8}")  # fmt: skip
     for r in rows:

@@ -7,19 +7,21 @@ while Prometheus still works on the others; measured on the same 2,000-node Prom
 cycle minima 3.7 s vs 3.8 s), and httpx peaked at 143 MB RSS against 236 MB for prometheus-api-client
 in threads (requests keeps several whole bodies alive at once).
 
-Each cycle: ``up``, four GPU values, load1 and available memory, CPU, vLLM's gauges, one query per
-custom panel and ``/api/v1/alerts``, all concurrently; every ``window_refresh_s`` also TTFT p95,
-tokens/s, Ray Serve replicas and load5/load15; every ``slow_refresh_s`` (or when a new board or host
-shows up) GPU identities, memory totals, power limits, disks, CPU counts, total memory, boot time and
-the node's clock (uptime then advances by ours). Prometheus's cost is per series touched, so the
-parts that barely move are not re-read every cycle, and our own cost is per series mapped, so what
-the slow tier brought is mapped once (identities, disks, totals) and a board whose values did not
-change keeps last cycle's reading. Mapping runs in a thread, off the event loop.
+Each cycle: ``up``, which targets Prometheus scraped since the last read and the slowest scrape
+(:mod:`cockpit.sources.prom_fresh`), then the four GPU values, load1 and available memory, CPU and
+vLLM's gauges asked only of those targets (a full read at start and every 10 minutes), one query
+per custom panel and ``/api/v1/alerts``, all concurrently; every ``window_refresh_s`` also TTFT
+p95, tokens/s, Ray Serve replicas and load5/load15; every ``slow_refresh_s`` (or when a new board
+or host shows up) GPU identities, memory totals, power limits, disks, CPU counts, total memory,
+boot time and the node's clock (uptime then advances by ours). Prometheus's cost is per series
+touched, so the parts that barely move are not re-read every cycle, and our own cost is per series
+mapped, so what the slow tier brought is mapped once (identities, disks, totals) and a board whose
+values did not change keeps last cycle's reading. Mapping runs in a thread, off the event loop.
 
-Where a steady cycle goes at 2,000 nodes x 8 GPUs (bench/prometheus_scale.py, 2 CPUs): Prometheus
-spends ~1.4 s of CPU on it, of which ~0.65 s executing the queries (``stats=all``) and the rest
-encoding ~80,000 series as JSON; this source ~0.55 s (decode ~0.12, parse ~0.08, mapping ~0.15, httpx
-the rest). Both scale with the series a cycle returns, which is why the tiers exist.
+Where a steady cycle goes at 2,000 nodes x 8 GPUs, scraped every 30 s and read every 2 s
+(bench/prometheus_scale.py, 2 CPUs): a full read returns ~80,000 series, which cost Prometheus
+~1.4 s of CPU and us ~0.55 s; a delta read asks about the ~20 % of targets scraped since, which
+is why the cycle's median fell from 1.4-1.6 s to under one.
 A failed panel or alerts request is reported and the rest stands; when Prometheus itself cannot be
 read, :meth:`PrometheusSource.read` returns the last good data with ``error`` set and its age.
 """
