@@ -26,6 +26,8 @@ from typing import Any
 from cockpit.sources.prom_map import Series
 from cockpit.sources.prom_queries import FRESH_KEYS
 
+Board = tuple[Any, Any]
+"""A dcgm-exporter series' (node label value, ``gpu`` label value)."""
 MAX_FRESH_SHARE = 0.5
 """Past this share of targets a narrowed query costs Prometheus about what a full one does."""
 FULL_EVERY_S = 600.0
@@ -38,7 +40,10 @@ class FreshTargets:
     """Per fast query, the series kept per target, and which targets the next read must ask about."""
 
     def __init__(self) -> None:
-        self.kept: dict[str, dict[str, list[Series]]] = {}
+        self.kept: dict[str, dict[str, list[Series] | dict[Board, float | None]]] = {}
+        """Per fast query, per target (its ``instance``): its series, or for GPU values its boards."""
+        self._boards_of: dict[str, dict[Board, float | None]] = {}
+        self._board_keys: dict[Board, Board] = {}
         self.since: float | None = None
         self.usable = False
         """Every fast series named a target of ``up`` at the last full read."""
@@ -78,8 +83,40 @@ class FreshTargets:
             else:
                 for target in fresh:
                     kept.pop(target, None)
-            kept.update(by_target)
-        return [series for target in kept.values() for series in target]
+            kept.update(by_target)  # type: ignore[arg-type]
+        return [series for target in kept.values() for series in target]  # type: ignore[misc]
+
+    def merge_boards(
+        self, key: str, answer: list[Series] | None, matcher: str | None, fresh: Iterable[str], label: str
+    ) -> dict[Board, float | None]:
+        """As :meth:`merge`, for a GPU value: kept as ``(label value, gpu) -> value`` rather than
+        as the answer's series (16,000 boards x 4 values of label dicts were ~60 MB; these keys are
+        shared by the four values). Returns every board's value."""
+        kept = self.kept.setdefault(key, {})
+        merged = self._boards_of.setdefault(key, {})
+        if answer is not None:
+            canonical = self._board_keys
+            by_target: dict[str, dict[Board, float | None]] = {}
+            for labels, value in answer:
+                try:
+                    raw = (labels.get(label), labels.get("gpu"))
+                    board = canonical.setdefault(raw, raw)
+                except TypeError:  # an unhashable label value from a hostile answer
+                    continue
+                by_target.setdefault(_instance(labels) or "", {})[board] = value
+            if matcher is None:
+                kept.clear()
+                merged.clear()
+            else:
+                for target in fresh:
+                    for board in kept.pop(target, {}):  # type: ignore[union-attr]
+                        merged.pop(board, None)
+            for target, boards in by_target.items():
+                kept[target] = boards  # type: ignore[assignment]
+                merged.update(boards)
+            if len(canonical) > 4 * len(merged) + 1024:  # boards that went away
+                self._board_keys = {b: b for b in merged}
+        return merged
 
     def after_read(self, scrape: Any, full: bool, up: list[Series], at: float = 0.0) -> None:
         """Where the next read starts from (``scrape``: the parsed ``max(scrape_duration_seconds)``

@@ -336,6 +336,25 @@ def gpu_column(series: list[Series], index: NodeIndex, label: str) -> dict[tuple
     return out
 
 
+def board_column(
+    boards: Mapping[tuple[Any, Any], float | None], index: NodeIndex, label: str
+) -> dict[tuple[str, int], float | None]:
+    """:func:`gpu_column` of values kept by board (``(label value, gpu)``, as the source keeps the
+    fast GPU values between reads)."""
+    out: dict[tuple[str, int], float | None] = {}
+    memo, board = index._boards, index.board
+    for raw, value in boards.items():
+        found = memo.get(raw, _UNSEEN)
+        if found is _UNSEEN:
+            found = board({label: raw[0], "gpu": raw[1]}, label)
+        if found is not None:
+            out[found] = value  # type: ignore[index]
+    return out
+
+
+_UNSEEN = object()
+
+
 def map_gpus(
     ids: list[Series],
     values: Mapping[str, list[Series] | Mapping[tuple[str, int], float | None]],

@@ -195,8 +195,13 @@ class PrometheusSource:
             k: (None if isinstance(a, ProbeError) else a) for k, a in by_key.items()
         }
         targets = m.fresh_instances(fresh) if matcher else []
+        boards: dict[str, dict[Any, float | None]] = {}
         for key in q.FRESH_KEYS:
-            if key in self.queries:
+            if key.startswith("gpu:"):
+                boards[key[4:]] = self._fresh.merge_boards(
+                    key, series.pop(key, []), matcher, targets, self._gpu_label
+                )
+            elif key in self.queries:
                 series[key] = self._fresh.merge(key, series.get(key, []), matcher, targets)
         self._fresh.after_read(scrape, matcher is None, up, at)
         self.last_read = "full" if matcher is None else f"delta ({len(targets)} targets)"
@@ -211,7 +216,7 @@ class PrometheusSource:
         panel_answers = answers[len(keys) : len(keys) + len(self.panels)]
         # 16,000 GPUs are ~0.1 s of Python: off the loop, so the UI keeps drawing meanwhile.
         reading = await asyncio.to_thread(
-            self._map, at, names, aliases, found, panel_answers, answers[-1], errors
+            self._map, at, names, aliases, found, panel_answers, answers[-1], errors, boards
         )
         self._last = reading
         return reading
@@ -253,6 +258,7 @@ class PrometheusSource:
         panel_answers: Sequence[Any],
         alerts_answer: Any,
         errors: list[ProbeError],
+        boards: Mapping[str, Mapping[Any, float | None]],
     ) -> PromReading:
         cfg = self.config
         up = series["up"]
@@ -270,7 +276,8 @@ class PrometheusSource:
             static_age_s=max(0.0, at - slow_at), disks=self._derive("fs", m.map_disks, fs, index, label),
             kept=kept,
         )  # fmt: skip
-        values = {key[4:]: found for key, found in series.items() if key.startswith("gpu:")}
+        values: dict[str, Any] = {key[4:]: found for key, found in series.items() if key.startswith("gpu:")}
+        values.update({field: m.board_column(found, index, gpu_label) for field, found in boards.items()})
         ids = series.get("gpu_ids", [])
         identities = self._derive("gpu_ids", m.gpu_identities, ids, index, gpu_label)
         for key in ("total", "limit"):  # slow-tier columns: keyed once per read, not every cycle

@@ -82,3 +82,29 @@ def test_a_full_read_comes_at_start_and_every_ten_minutes_all_the_same() -> None
     fresh.after_read((1000.0, 0.1), True, UP, at=50.0)
     assert not fresh.full_due(50.0 + FULL_EVERY_S - 1)
     assert fresh.full_due(50.0 + FULL_EVERY_S)
+
+
+def test_gpu_values_are_kept_by_board_and_a_narrowed_answer_replaces_its_targets_boards() -> None:
+    fresh = FreshTargets()
+    full = [
+        ({"Hostname": "gpu-a", "gpu": "0", "instance": "gpu-a:9400"}, 10.0),
+        ({"Hostname": "gpu-a", "gpu": "1", "instance": "gpu-a:9400"}, 11.0),
+        ({"Hostname": "gpu-b", "gpu": "0", "instance": "gpu-b:9400"}, 20.0),
+        ({"Hostname": ["hostile"], "gpu": "0", "instance": "gpu-b:9400"}, 99.0),  # unhashable: dropped
+    ]
+    assert fresh.merge_boards("gpu:util", full, None, [], "Hostname") == {
+        ("gpu-a", "0"): 10.0, ("gpu-a", "1"): 11.0, ("gpu-b", "0"): 20.0,
+    }  # fmt: skip
+    temp = fresh.merge_boards(
+        "gpu:temp",
+        [({"Hostname": "gpu-a", "gpu": "0", "instance": "gpu-a:9400"}, 60.0)],
+        None,
+        [],
+        "Hostname",
+    )
+    assert next(iter(temp)) is next(iter(fresh._boards_of["gpu:util"])), "board keys are shared by the values"
+    # gpu-a scraped again and now reports one board; gpu-b not scraped: kept as it was
+    narrowed = [({"Hostname": "gpu-a", "gpu": "1", "instance": "gpu-a:9400"}, 12.0)]
+    merged = fresh.merge_boards("gpu:util", narrowed, "instance=~`...`", ["gpu-a:9400"], "Hostname")
+    assert merged == {("gpu-a", "1"): 12.0, ("gpu-b", "0"): 20.0}
+    assert fresh.merge_boards("gpu:util", None, "instance=~`...`", ["gpu-b:9400"], "Hostname") == merged
