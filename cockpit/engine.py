@@ -162,6 +162,8 @@ class Engine:
 
     async def _read_scale(self) -> None:
         assert self.scale is not None
+        if self.before_build is not None:  # its mapping is CPU on this process too
+            await self.before_build()
         try:
             await self.scale.read()
         except Exception as exc:  # the sources never raise by contract; a bug must not kill the loop
