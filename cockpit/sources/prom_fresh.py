@@ -90,7 +90,7 @@ class FreshTargets:
         self, key: str, answer: list[Series] | None, matcher: str | None, fresh: Iterable[str], label: str
     ) -> dict[Board, float | None]:
         """As :meth:`merge`, for a GPU value: kept as ``(label value, gpu) -> value`` rather than
-        as the answer's series (16,000 boards x 4 values of label dicts were ~60 MB; these keys are
+        as the answer's series (16,000 boards x 4 values of label dicts were ~40 MB of RSS; these keys are
         shared by the four values). Returns every board's value."""
         kept = self.kept.setdefault(key, {})
         merged = self._boards_of.setdefault(key, {})
