@@ -158,7 +158,7 @@ class CockpitApp(App[None]):
             return
         cluster = await self.options.prepare() if self.options.prepare else self.cluster
         self.engine = Engine(cluster)
-        self.engine.before_build = self._keys_paused
+        self.engine.wait_for_keys = self._keys_paused
         self.post_message(StateUpdated(self.engine.initial_state()))
         publish = self._publish
         if self.options.recorder is not None:
@@ -204,14 +204,20 @@ class CockpitApp(App[None]):
         self.detail.show_node(node, state)
         self.push_screen("node-detail")
 
-    async def _keys_paused(self) -> None:
-        """The engine builds a state (a few hundred milliseconds at 16,000 GPUs, on this loop) once
-        the keys pause, as :meth:`_draw_waiting` draws one; never later than a refresh period."""
+    def _hold_s(self) -> float:
+        """How much longer work on this loop should wait for the keys to pause (:data:`KEYS_FIRST_S`);
+        0 when they have, or when drawing a state is too quick to be felt."""
         if self._draw_s < FELT_S:
-            return
+            return 0.0
+        return max(0.0, KEYS_FIRST_S - (time.monotonic() - self._last_key))
+
+    async def _keys_paused(self) -> None:
+        """The engine reads Prometheus and builds a state (a few hundred milliseconds at 16,000
+        GPUs, on this loop) once the keys pause, as :meth:`_draw_waiting` draws one; never later
+        than a refresh period."""
         deadline = time.monotonic() + self.cluster.refresh
-        while (quiet := time.monotonic() - self._last_key) < KEYS_FIRST_S and time.monotonic() < deadline:
-            await asyncio.sleep(KEYS_FIRST_S - quiet)
+        while (hold := self._hold_s()) > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(hold)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -236,10 +242,9 @@ class CockpitApp(App[None]):
             return
         state, since = self._waiting
         now = time.monotonic()
-        quiet = now - self._last_key
-        if quiet < KEYS_FIRST_S and self._draw_s >= FELT_S and now - since < state.refresh:
-            if self._waiting_timer is None:
-                self._waiting_timer = self.set_timer(KEYS_FIRST_S - quiet, self._draw_waiting)
+        hold = self._hold_s()
+        if hold > 0 and now - since < state.refresh:
+            self._waiting_timer = self.set_timer(hold, self._draw_waiting)
             return
         self._waiting = None
         self.dashboard.show_state(state)

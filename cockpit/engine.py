@@ -115,8 +115,9 @@ class Engine:
         self._services: tuple[ServiceReading, ...] = ()
         self.history = History(math.ceil(HISTORY_SECONDS / cluster.refresh) + 1)
         self.alerts = AlertTracker(cluster.thresholds)
-        self.before_build: Callable[[], Awaitable[None]] | None = None
-        """Awaited before each state is built: the TUI holds a build back while keys are pressed."""
+        self.wait_for_keys: Callable[[], Awaitable[None]] | None = None
+        """Awaited before the CPU-heavy work on this loop (reading Prometheus, building a state):
+        the TUI holds it back while keys are being pressed."""
 
     async def cycle(self, wait: float | None = None) -> ClusterState:
         """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
@@ -132,8 +133,8 @@ class Engine:
         pending = list(self._inflight.values())
         if pending:
             await asyncio.wait(pending, timeout=wait)
-        if self.before_build is not None:
-            await self.before_build()
+        if self.wait_for_keys is not None:
+            await self.wait_for_keys()
         return self._build_state()
 
     def _start(self, key: str, work: Coroutine[object, object, None]) -> None:
@@ -162,8 +163,8 @@ class Engine:
 
     async def _read_scale(self) -> None:
         assert self.scale is not None
-        if self.before_build is not None:  # its mapping is CPU on this process too
-            await self.before_build()
+        if self.wait_for_keys is not None:
+            await self.wait_for_keys()
         try:
             await self.scale.read()
         except Exception as exc:  # the sources never raise by contract; a bug must not kill the loop

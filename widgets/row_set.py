@@ -92,14 +92,12 @@ class RowSet:
                     cells = tuple(_clean(cell) for cell in cells)
                 new_rows[key] = (cells, row[2] if len(row) > 2 else None)  # type: ignore[misc]
             given[key] = row
-        same_keys = len(new_rows) == len(old_rows) and list(new_rows) == list(old_rows)
-        if not same_keys:
+        self.rows, self._given = new_rows, given
+        if len(new_rows) != len(old_rows) or list(new_rows) != list(old_rows):  # rows came, went or moved
             self._forget()
+            self._changed = None
             if len(self._merged_from) > 2 * len(new_rows) + 64:
                 self._merged_from = {k: v for k, v in self._merged_from.items() if k in new_rows}
-        self.rows, self._given = new_rows, given
-        if not same_keys:
-            self._changed = None
         elif changed:
             self._rejudge(changed)
             if self._changed is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 from cockpit import rules
 from cockpit.model import Alert, GpuReading, NodeStatus
@@ -123,18 +124,27 @@ def node_row(node: NodeState, state: ClusterState) -> tuple[Cell, ...]:
     )
 
 
-_NodeCache = dict[str, tuple[tuple[object, ...], Row]]
-_NODE_ROWS: weakref.WeakKeyDictionary[History, tuple[object, _NodeCache]] = weakref.WeakKeyDictionary()
+_Kept = weakref.WeakKeyDictionary[History, tuple[object, dict[Any, Any]]]
+"""Per history (one per engine): the thresholds some rows were judged with, and those rows."""
+
+
+def _kept_rows(store: _Kept, state: ClusterState) -> dict[Any, Any]:
+    """The rows ``store`` kept for this state's engine, or none if the thresholds changed since.
+    Compared once a call: comparing the config model for each of 16,000 GPUs cost 80 ms a cycle."""
+    judged_with, kept = store.get(state.history.history, (None, {}))
+    if judged_with is not state.thresholds and judged_with != state.thresholds:
+        return {}
+    return kept
+
+
+_NODE_ROWS: _Kept = weakref.WeakKeyDictionary()
 
 
 def node_rows(state: ClusterState) -> list[Row]:
     """As :func:`gpu_rows`: a node whose inputs (readings, status, age cell) are unchanged keeps its row."""
-    history = state.history.history
-    judged_with, cache = _NODE_ROWS.get(history, (None, {}))
-    if judged_with is not state.thresholds and judged_with != state.thresholds:
-        cache = {}
+    cache = _kept_rows(_NODE_ROWS, state)
     rows: list[Row] = []
-    fresh: _NodeCache = {}
+    fresh: dict[str, tuple[tuple[object, ...], Row]] = {}
     for node in state.nodes:
         host = node.host
         shown = None if host is None else (host.load1, host.cpu_pct, host.mem_pct, host.worst_disk_pct)
@@ -147,7 +157,7 @@ def node_rows(state: ClusterState) -> list[Row]:
             row = Row(node.name, node_row(node, state), node_fields(node))
         fresh[node.name] = (inputs, row)
         rows.append(row)
-    _NODE_ROWS[history] = (state.thresholds, fresh)
+    _NODE_ROWS[state.history.history] = (state.thresholds, fresh)
     return rows
 
 
@@ -252,26 +262,21 @@ def _sparklines(state: ClusterState, node: str, index: int) -> tuple[str, str]:
     )
 
 
-_GpuCache = dict[int, tuple[tuple[object, ...], Row]]
-_NodeGpus = dict[str, tuple[tuple[object, ...], list[Row], _GpuCache]]
-_GPU_ROWS: weakref.WeakKeyDictionary[History, tuple[object, _NodeGpus]] = weakref.WeakKeyDictionary()
-"""Per history (one per engine): the thresholds the rows were judged with, and per node what its
-rows were built from, the rows, and each GPU's row with what it was built from."""
+_GpuCache = dict[int, tuple[tuple[object, ...], int, Row]]
+"""Per GPU: what its row was built from (all but the sparkline bucket), the bucket, the row."""
+_GPU_ROWS: _Kept = weakref.WeakKeyDictionary()
+"""Per node: what its rows were built from, the rows, and each GPU's :data:`_GpuCache` entry."""
 
 
 def gpu_rows(state: ClusterState) -> list[Row]:
     """At 16,000 GPUs building every row costs most of a second, and most cycles repeat the last
     scrape: a node whose GPU readings, status, tags and sparkline bucket are unchanged keeps its
     rows, and within a node that changed, so does each GPU that did not (the same objects, so the
-    table skips them by identity too). The thresholds are compared once a call: comparing the
-    config model for each of 16,000 GPUs cost 80 ms a cycle."""
-    history = state.history.history
-    judged_with, cache = _GPU_ROWS.get(history, (None, {}))
-    if judged_with is not state.thresholds and judged_with != state.thresholds:
-        cache = {}
+    table skips them by identity too)."""
+    cache = _kept_rows(_GPU_ROWS, state)
     bucket = state.seq // max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
     rows: list[Row] = []
-    fresh: _NodeGpus = {}
+    fresh: dict[str, tuple[tuple[object, ...], list[Row], _GpuCache]] = {}
     for node in state.nodes:
         if not node.gpus:
             continue
@@ -285,22 +290,22 @@ def gpu_rows(state: ClusterState) -> list[Row]:
         node_rows: list[Row] = []
         built: _GpuCache = {}
         for gpu in node.gpus:
-            inputs = (gpu, *head[1:])
+            inputs = (gpu, node.status, node.gpu_error is None, node.tags, state.refresh)
             kept = kept_gpus.get(gpu.index)
-            if kept is not None and kept[0] == inputs:
-                row = kept[1]
-            elif kept is not None and kept[0][:4] == inputs[:4] and kept[0][5] == inputs[5]:
+            if kept is not None and kept[0] == inputs and kept[1] == bucket:
+                row = kept[2]
+            elif kept is not None and kept[0] == inputs:
                 # Only the sparkline bucket moved (every GPU at once): the other cells stand.
-                old = kept[1].cells
+                old = kept[2].cells
                 util, temp = _sparklines(state, node.name, gpu.index)
-                row = Row(kept[1].key, (*old[:-2], (util, old[-2][1]), (temp, old[-1][1])), kept[1].fields)
+                row = Row(kept[2].key, (*old[:-2], (util, old[-2][1]), (temp, old[-1][1])), kept[2].fields)
             else:
                 row = Row((node.name, gpu.index), gpu_row(node, gpu, state), gpu_fields(node, gpu))
-            built[gpu.index] = (inputs, row)
+            built[gpu.index] = (inputs, bucket, row)
             node_rows.append(row)
         fresh[node.name] = (head, node_rows, built)
         rows.extend(node_rows)
-    _GPU_ROWS[history] = (state.thresholds, fresh)
+    _GPU_ROWS[state.history.history] = (state.thresholds, fresh)
     return rows
 
 

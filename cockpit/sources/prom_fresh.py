@@ -54,13 +54,12 @@ class FreshTargets:
         """Whether this read (at our clock's ``at``) must be a full one."""
         return not self.usable or self._full_at is None or at - self._full_at >= FULL_EVERY_S
 
-    def matcher(self, fresh: Any, up: list[Series]) -> str | None:
+    def matcher(self, instances: list[str] | None, up: list[Series]) -> str | None:
         """The ``instance`` matcher for this read's narrowed queries, ``''`` when no target is
-        fresh, or None for a full read (``fresh`` is the parsed ``timestamp(up) > since`` answer,
-        or anything else when it failed)."""
-        if not self.usable or not isinstance(fresh, list):
+        fresh, or None for a full read (``instances``: :func:`fresh_instances`, None when the
+        question failed)."""
+        if not self.usable or instances is None:
             return None
-        instances = sorted({_instance(labels) for labels, _ in fresh} - {None})  # type: ignore[type-var]
         targets = {_instance(labels) for labels, _ in up}
         if len(instances) > self.max_share * len(targets) or any("`" in i for i in instances):
             return None
@@ -129,6 +128,14 @@ class FreshTargets:
             self.usable = self.since is not None and all(
                 name in targets for key in FRESH_KEYS for name in self.kept.get(key, {})
             )
+
+
+def fresh_instances(fresh: Any) -> list[str] | None:
+    """The targets a parsed ``timestamp(up) > since`` answer names, sorted, once each; None when
+    the answer is not a list of series (the question failed)."""
+    if not isinstance(fresh, list):
+        return None
+    return sorted({i for labels, _ in fresh if (i := _instance(labels)) is not None})
 
 
 def _instance(labels: Mapping[str, Any]) -> str | None:

@@ -68,13 +68,6 @@ def parse_query(doc: Any, what: str = "query") -> list[Series] | ProbeError:
     return out
 
 
-def fresh_instances(fresh: Any) -> list[str]:
-    """The ``instance`` of each series of a parsed answer (the targets ``timestamp(up) > t`` names)."""
-    if not isinstance(fresh, list):
-        return []
-    return [i for labels, _ in fresh if isinstance(i := labels.get("instance"), str)]
-
-
 def text(labels: Mapping[str, Any], key: str) -> str:
     """A label value kept for display, sanitized; "" when absent or not a string.
 

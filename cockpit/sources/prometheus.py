@@ -47,7 +47,7 @@ from cockpit.secrets import SecretError
 from cockpit.sources import prom_map as m
 from cockpit.sources import prom_queries as q
 from cockpit.sources.http import _connect_error  # the HTTP probes' wording: refused, DNS, TLS
-from cockpit.sources.prom_fresh import FreshTargets
+from cockpit.sources.prom_fresh import FreshTargets, fresh_instances
 from cockpit.sources.prom_model import PanelValue, PromAlert, PromReading
 
 USER_AGENT = "gpu-cockpit/0.1 (prometheus source)"
@@ -178,7 +178,8 @@ class PrometheusSource:
             await asyncio.gather(meta_task, rest, return_exceptions=True)
             return self._failed(at, str(exc))
         scrape, fresh = await meta_task
-        matcher = None if full else self._fresh.matcher(fresh, up)
+        instances = fresh_instances(fresh)
+        matcher = None if full else self._fresh.matcher(instances, up)
         narrowed: dict[str, Any] = {}
         if not full and matcher != "":
             fast = q.queries(self.config.node_label, self._gpu_label, self.config.rate_window, matcher or "")
@@ -194,7 +195,7 @@ class PrometheusSource:
         series: dict[str, list[m.Series] | None] = {
             k: (None if isinstance(a, ProbeError) else a) for k, a in by_key.items()
         }
-        targets = m.fresh_instances(fresh) if matcher else []
+        targets = instances if matcher and instances else []
         boards: dict[str, dict[Any, float | None]] = {}
         for key in q.FRESH_KEYS:
             if key.startswith("gpu:"):

@@ -6,7 +6,7 @@ import re
 
 import cockpit.config  # noqa: F401  (config imports prom_config at its end: load it first)
 from cockpit.sources import prom_queries as q
-from cockpit.sources.prom_fresh import MARGIN_S, FreshTargets
+from cockpit.sources.prom_fresh import MARGIN_S, FreshTargets, fresh_instances
 
 UP = [({"__name__": "up", "job": job, "instance": f"{host}:{port}"}, 1.0)
       for host in ("gpu-a", "gpu-b", "10.0.0.7", "[::1]") for job, port in (("node", 9100), ("dcgm", 9400))]  # fmt: skip
@@ -38,15 +38,15 @@ def test_the_matcher_names_fresh_targets_as_an_anchored_regex_that_matches_only_
         ({"job": "dcgm", "instance": "10.0.0.7:9400"}, 999.5),
         ({"job": "node", "instance": "[::1]:9100"}, 999.7),
     ]
-    matcher = fresh.matcher(answer, UP)
+    matcher = fresh.matcher(fresh_instances(answer), UP)
     assert matcher is not None and matcher.startswith("instance=~`")
     regex = re.compile(matcher.removeprefix("instance=~`").removesuffix("`"))  # RE2 and Python agree here
     assert regex.fullmatch("10.0.0.7:9400") and regex.fullmatch("[::1]:9100")
     assert not regex.fullmatch("10x0x0x7:9400") and not regex.fullmatch("gpu-a:9400")
-    assert fresh.matcher([], UP) == ""  # nothing scraped since: nothing to ask
+    assert fresh.matcher(fresh_instances([]), UP) == ""  # nothing scraped since: nothing to ask
     most = [({"instance": labels["instance"]}, 1.0) for labels, _ in UP[:5]]
-    assert fresh.matcher(most, UP) is None  # most targets fresh: a full read costs the same
-    assert fresh.matcher(ValueError("failed"), UP) is None
+    assert fresh.matcher(fresh_instances(most), UP) is None  # most targets fresh: a full read costs the same
+    assert fresh.matcher(fresh_instances(ValueError("failed")), UP) is None
 
 
 def test_a_narrowed_answer_replaces_only_its_targets_and_a_silent_target_loses_its_series() -> None:
@@ -69,7 +69,7 @@ def test_series_no_scrape_refreshes_turn_delta_reads_off() -> None:
         fresh.merge(key, [gpu("far-away:9400", 0, 1.0)] if key == "gpu:util" else [], None, [])
     fresh.after_read((1000.0, 0.1), True, UP)
     assert not fresh.usable
-    assert fresh.matcher([], UP) is None
+    assert fresh.matcher(fresh_instances([]), UP) is None
 
 
 def test_a_full_read_comes_at_start_and_every_ten_minutes_all_the_same() -> None:
