@@ -154,12 +154,12 @@ async def measure_httpx(url: str, nodes: list[str], cycles: int, refresh: float 
 
 async def query_breakdown(source: Any, m: Any) -> list[dict[str, object]]:
     """The steady cycle's queries one at a time, with Prometheus's own timings (``stats=all``)."""
-    from cockpit.sources.prometheus import _gc_paused
+    from cockpit import collector
 
     rows: list[dict[str, object]] = []
     requests = [(key, "/api/v1/query", {"query": q, "stats": "all"}) for key, q in source.queries.items()]
     requests.append(("alerts", "/api/v1/alerts", None))
-    with _gc_paused():  # as in a cycle
+    with collector.paused():  # as in a cycle
         for key, path, form in requests:
             rows.append(await one_query(source, m, key, path, form))
     return rows

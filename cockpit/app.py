@@ -17,8 +17,10 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from cockpit import collector
 from cockpit.actions.audit import AuditLog
 from cockpit.actions.catalog import Catalog
 from cockpit.actions.schema import ActionConfig
@@ -130,6 +132,7 @@ class CockpitApp(App[None]):
             self.set_keymap(dict(cluster.keys))
         self.detail: NodeDetailScreen | None = None
         self._last_key = float("-inf")
+        self._keys_timer: Timer | None = None
         self._waiting: tuple[ClusterState, float] | None = None
         """The newest state not drawn yet, and when the first of those waiting arrived."""
         self._waiting_timer: object | None = None
@@ -222,7 +225,19 @@ class CockpitApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self._last_key = time.monotonic()
+            if self._keys_timer is None:
+                collector.hold()  # no collection stalls a key (cockpit/collector.py)
+                self._keys_timer = self.set_timer(KEYS_FIRST_S, self._keys_stopped)
         await super().on_event(event)
+
+    def _keys_stopped(self) -> None:
+        """The collector back on once the keys pause (:data:`KEYS_FIRST_S`)."""
+        left = KEYS_FIRST_S - (time.monotonic() - self._last_key)
+        if left > 0:
+            self._keys_timer = self.set_timer(left, self._keys_stopped)
+            return
+        self._keys_timer = None
+        collector.release()
 
     def on_state_updated(self, message: StateUpdated) -> None:
         since = self._waiting[1] if self._waiting is not None else time.monotonic()
@@ -264,6 +279,10 @@ class CockpitApp(App[None]):
             )
 
     async def on_unmount(self) -> None:
+        if self._keys_timer is not None:
+            self._keys_timer.stop()
+            self._keys_timer = None
+            collector.release()
         # Stop the loop first, so it cannot reopen connections while the pool closes them.
         for worker in [w for w in self.workers if w.group == "engine"]:
             worker.cancel()

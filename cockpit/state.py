@@ -32,6 +32,8 @@ SeriesKey = tuple[Hashable, ...]
 
 _TENTHS = 10
 """Points are kept in tenths: what every pane shows, and 2 bytes a point."""
+_HOLE_B, _NAN_B = 255, 254
+"""In the 1-byte form (whole numbers up to 253: dcgm-exporter's utilisation and temperature)."""
 _HOLE_H, _NAN_H = 65535, 65534
 """In the 2-byte form: a cycle with no point (the node did not answer), and a point with no value."""
 _HOLE_F = math.inf
@@ -39,27 +41,39 @@ _HOLE_F = math.inf
 
 
 class Ring:
-    """One series' last ``capacity`` cycles, slot ``seq % capacity``, 2 bytes a cycle.
+    """One series' last ``capacity`` cycles, slot ``seq % capacity``, 1 or 2 bytes a cycle.
 
     At 2,000 nodes x 8 GPUs the history holds 70,000 series x 450 cycles: as ``(seq, value)``
     tuples in deques that grew to gigabytes within the 15 minutes; as float32 ~130 MB; as tenths in
-    unsigned 16-bit integers ~65 MB. A value is kept to a tenth (71.34 reads back 71.3; percents,
-    degrees and watts are shown whole), up to 6553.3; a ring that meets a value outside that (a
-    negative one, a load average in the thousands) turns float32 for good. Reads like a sequence
-    of ``(seq, value)`` pairs, oldest first.
+    unsigned 16-bit integers ~65 MB; ~50 MB now that a series of whole numbers up to 253 (GPU
+    utilisation and temperature, which dcgm-exporter and nvidia-smi report whole) takes 1 byte a
+    point. A ring starts in that form and widens once for good: to tenths at its first fractional
+    value (71.34 reads back 71.3; percents, degrees and watts are shown whole), up to 6553.3; to
+    float32 at a value outside that (a negative one, a load average in the thousands). Reads like a
+    sequence of ``(seq, value)`` pairs, oldest first.
     """
 
     __slots__ = ("count", "hole", "last", "values")
 
     def __init__(self, capacity: int) -> None:
-        self.values = array("H", [_HOLE_H]) * capacity
-        self.hole: float = _HOLE_H
+        self.values = array("B", [_HOLE_B]) * capacity
+        self.hole: float = _HOLE_B
         self.last = -1
         """The newest point's cycle; -1 while empty."""
         self.count = 0
 
     def _stored(self, value: float | None) -> float:
-        if self.hole == _HOLE_H:
+        hole = self.hole
+        if hole == _HOLE_B:
+            if value is None or value != value:
+                return _NAN_B
+            if 0 <= value <= 253:
+                whole = int(value)
+                if whole == value:
+                    return whole
+            self._widen()
+            hole = self.hole
+        if hole == _HOLE_H:
             if value is None or value != value:
                 return _NAN_H
             if 0 <= value < 6553.35:
@@ -68,14 +82,21 @@ class Ring:
         return math.nan if value is None else float(value)
 
     def _widen(self) -> None:
-        wide = array("f", [_HOLE_F]) * len(self.values)
-        for slot, v in enumerate(self.values):
-            if v != _HOLE_H:
-                wide[slot] = math.nan if v == _NAN_H else v / _TENTHS
-        self.values, self.hole = wide, _HOLE_F
+        """One step: whole bytes to tenths, tenths to float32, keeping every point held."""
+        held = [(slot, self._read(v)) for slot, v in enumerate(self.values) if v != self.hole]
+        if self.hole == _HOLE_B:
+            self.values, self.hole = array("H", [_HOLE_H]) * len(self.values), _HOLE_H
+        else:
+            self.values, self.hole = array("f", [_HOLE_F]) * len(self.values), _HOLE_F
+        values, stored = self.values, self._stored
+        for slot, v in held:
+            values[slot] = stored(v)
 
     def _read(self, v: float) -> float | None:
-        if self.hole == _HOLE_H:
+        hole = self.hole
+        if hole == _HOLE_B:
+            return None if v == _NAN_B else float(v)
+        if hole == _HOLE_H:
             return None if v == _NAN_H else v / _TENTHS
         return None if v != v else round(v, 3)
 

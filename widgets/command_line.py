@@ -113,6 +113,7 @@ class CommandLine(Horizontal):
         self._opened_with = ""
         self._applied = ""
         self._from_history: str | None = None
+        self._hint_text = ""
 
     def compose(self) -> ComposeResult:
         yield Label(":", id="prompt")
@@ -155,6 +156,9 @@ class CommandLine(Horizontal):
             target.focus()
 
     def _hint(self, text: str) -> None:
+        if text == self._hint_text:
+            return  # an update lays out the whole screen again, and most keystrokes change nothing here
+        self._hint_text = text
         self.query_one("#hint", Label).update(text)
         self.input.set_class(bool(text), "-invalid")
 

@@ -8,12 +8,13 @@ from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState, NodeState
 from widgets.format import age, gib, num, pct, sparkline
-from widgets.rows import completed_buckets, gpu_row
+from widgets.rows import KEPT_BUCKETS, completed_buckets, gpu_row
 from widgets.table_model import Cell, Column
 
 DETAIL_SECONDS_PER_CHAR = 30
-DETAIL_SPARK = 30
-"""30 characters of 30 s: the whole 15 minutes the engine keeps (the dashboard shows 8)."""
+DETAIL_SPARK = KEPT_BUCKETS
+"""30 characters of 30 s: the whole 15 minutes the engine keeps (the dashboard shows 8), and as
+many buckets as every series keeps."""
 
 DETAIL_GPU_COLUMNS = (
     Column("gpu", "#", 2, 0, "right"),

@@ -85,24 +85,34 @@ class FreshTargets:
             kept.update(by_target)  # type: ignore[arg-type]
         return [series for target in kept.values() for series in target]  # type: ignore[misc]
 
+    def digest_boards(self, answer: list[Series], label: str) -> dict[str, dict[Board, float | None]]:
+        """A GPU value's answer as ``instance -> {(label value, gpu): value}``, done as it arrives so
+        its label dicts die with the JSON document: a full read's four answers are 64,000 series,
+        ~50 MB while all four were held until the last arrived. Board keys are shared by the four."""
+        canonical = self._board_keys
+        by_target: dict[str, dict[Board, float | None]] = {}
+        for labels, value in answer:
+            try:
+                raw = (labels.get(label), labels.get("gpu"))
+                board = canonical.setdefault(raw, raw)
+            except TypeError:  # an unhashable label value from a hostile answer
+                continue
+            by_target.setdefault(_instance(labels) or "", {})[board] = value
+        return by_target
+
     def merge_boards(
-        self, key: str, answer: list[Series] | None, matcher: str | None, fresh: Iterable[str], label: str
+        self,
+        key: str,
+        by_target: Mapping[str, dict[Board, float | None]] | None,
+        matcher: str | None,
+        fresh: Iterable[str],
     ) -> dict[Board, float | None]:
-        """As :meth:`merge`, for a GPU value: kept as ``(label value, gpu) -> value`` rather than
-        as the answer's series (16,000 boards x 4 values of label dicts were ~40 MB of RSS; these keys are
-        shared by the four values). Returns every board's value."""
+        """As :meth:`merge`, for a GPU value's :meth:`digest_boards`: kept as ``(label value, gpu)
+        -> value`` rather than as the answer's series (16,000 boards x 4 values of label dicts were
+        ~40 MB of RSS). Returns every board's value."""
         kept = self.kept.setdefault(key, {})
         merged = self._boards_of.setdefault(key, {})
-        if answer is not None:
-            canonical = self._board_keys
-            by_target: dict[str, dict[Board, float | None]] = {}
-            for labels, value in answer:
-                try:
-                    raw = (labels.get(label), labels.get("gpu"))
-                    board = canonical.setdefault(raw, raw)
-                except TypeError:  # an unhashable label value from a hostile answer
-                    continue
-                by_target.setdefault(_instance(labels) or "", {})[board] = value
+        if by_target is not None:
             if matcher is None:
                 kept.clear()
                 merged.clear()
@@ -113,7 +123,7 @@ class FreshTargets:
             for target, boards in by_target.items():
                 kept[target] = boards  # type: ignore[assignment]
                 merged.update(boards)
-            if len(canonical) > 4 * len(merged) + 1024:  # boards that went away
+            if len(self._board_keys) > 4 * len(merged) + 1024:  # boards that went away
                 self._board_keys = {b: b for b in merged}
         return merged
 

@@ -29,17 +29,16 @@ read, :meth:`PrometheusSource.read` returns the last good data with ``error`` se
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 import cockpit.config  # noqa: F401  (config imports prom_config at its end: load it first)
+from cockpit import collector
 from cockpit.model import ProbeError
 from cockpit.prom_config import PanelConfig, PrometheusConfig
 from cockpit.sanitize import clean
@@ -55,32 +54,7 @@ MAX_BODY = 256 * 1024 * 1024
 """16,000 GPUs' answers are ~10 MB; anything near this is not a Prometheus we can use."""
 
 
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic collector off while a cycle decodes and maps its answers.
-
-    A cycle allocates ~300,000 containers (JSON objects, label dicts, series tuples) that reference
-    counting alone frees, and none of them forms a cycle; with the collector on, those allocations
-    trigger hundreds of young collections and, because the last cycle's readings are still alive,
-    full ones over millions of objects: measured, that doubled the decode and parse time. Everything
-    else on the loop only has its cyclic garbage collected a cycle later. Nested or concurrent cycles
-    (two Prometheus sources) count, and the collector is back on only if it was on before the first.
-    """
-    global _gc_pauses, _gc_was_enabled
-    if _gc_pauses == 0:
-        _gc_was_enabled = gc.isenabled()
-        gc.disable()
-    _gc_pauses += 1
-    try:
-        yield
-    finally:
-        _gc_pauses -= 1
-        if _gc_pauses == 0 and _gc_was_enabled:
-            gc.enable()
+_BOARD_KEYS = frozenset(k for k in q.FRESH_KEYS if k.startswith("gpu:"))
 
 
 class _Failed(Exception):
@@ -129,11 +103,14 @@ class PrometheusSource:
         self._kept: dict[str, list[m.Series]] = {}
         self._tier_at: dict[str, float] = {}
         self._slow_due = True
+        self._again: set[str] = set()
+        """Tiers whose kept answers were mapped with an index that has since changed."""
         self._asked_for: frozenset[tuple[str, int]] = frozenset()
         self._index: tuple[Any, m.NodeIndex] | None = None
         self._derived: dict[str, tuple[object, m.NodeIndex, Any]] = {}
         """Slow-tier answers mapped once (identities, disks): (the kept series, the index, result)."""
         self._gpu_reuse: dict[tuple[str, int], tuple[tuple[Any, ...], Any]] = {}
+        self._signal_reuse: dict[tuple[str, str], Any] = {}
         self._map_lock = threading.Lock()
 
     async def aclose(self) -> None:
@@ -149,7 +126,10 @@ class PrometheusSource:
 
     async def read(self, node_names: Iterable[str], aliases: Mapping[str, str] | None = None) -> PromReading:
         """Everything for one cycle; ``aliases`` maps other label values (a node's host) to names."""
-        with _gc_paused():
+        # ~300,000 containers a cycle (JSON objects, label dicts, series tuples) that reference
+        # counting alone frees: with the collector on they set off young and full collections that
+        # doubled the decode and parse time.
+        with collector.paused():
             return await self._read(node_names, aliases)
 
     async def _read(self, node_names: Iterable[str], aliases: Mapping[str, str] | None) -> PromReading:
@@ -192,16 +172,12 @@ class PrometheusSource:
                 raise answer
         by_key = {"up": up, **dict(zip(keys, answers[: len(keys)], strict=True)), **narrowed}
         errors = [a for a in by_key.values() if isinstance(a, ProbeError)]
-        series: dict[str, list[m.Series] | None] = {
-            k: (None if isinstance(a, ProbeError) else a) for k, a in by_key.items()
-        }
+        series: dict[str, Any] = {k: (None if isinstance(a, ProbeError) else a) for k, a in by_key.items()}
         targets = instances if matcher and instances else []
         boards: dict[str, dict[Any, float | None]] = {}
         for key in q.FRESH_KEYS:
             if key.startswith("gpu:"):
-                boards[key[4:]] = self._fresh.merge_boards(
-                    key, series.pop(key, []), matcher, targets, self._gpu_label
-                )
+                boards[key[4:]] = self._fresh.merge_boards(key, series.pop(key, {}), matcher, targets)
             elif key in self.queries:
                 series[key] = self._fresh.merge(key, series.get(key, []), matcher, targets)
         self._fresh.after_read(scrape, matcher is None, up, at)
@@ -213,7 +189,8 @@ class PrometheusSource:
                     self._kept[key] = fresh_series
             self._tier_at[tier] = at
         self._slow_due = self._slow_due and "slow" not in due
-        found = {k: v or [] for k, v in {**self._kept, **series}.items()}
+        self._again.difference_update(due)
+        found = {k: [] if v is None else v for k, v in {**self._kept, **series}.items()}
         panel_answers = answers[len(keys) : len(keys) + len(self.panels)]
         # 16,000 GPUs are ~0.1 s of Python: off the loop, so the UI keeps drawing meanwhile.
         reading = await asyncio.to_thread(
@@ -233,16 +210,22 @@ class PrometheusSource:
 
     def _due(self, tier: str, period: float, at: float) -> bool:
         last = self._tier_at.get(tier)
-        return last is None or at - last >= period or (tier == "slow" and self._slow_due)
+        return (
+            last is None or at - last >= period or tier in self._again or (tier == "slow" and self._slow_due)
+        )
 
-    async def _parsed(self, key: str, promql: str) -> list[m.Series] | ProbeError:
-        """One query's series, or a one-line error; ``up`` failing raises (Prometheus is down)."""
+    async def _parsed(self, key: str, promql: str) -> Any:
+        """One query's series, or a one-line error; ``up`` failing raises (Prometheus is down).
+        A fast GPU value comes back already digested into boards (:meth:`FreshTargets.digest_boards`)."""
         try:
-            return m.parse_query(await self.query(promql), f"prometheus:{key}")
+            found = m.parse_query(await self.query(promql), f"prometheus:{key}")
         except _Failed as exc:
             if key == "up":
                 raise
             return ProbeError(f"prometheus:{key}", str(exc))
+        if key in _BOARD_KEYS and not isinstance(found, ProbeError):
+            return self._fresh.digest_boards(found, self._gpu_label)
+        return found
 
     def _map(self, *args: Any) -> PromReading:
         """:meth:`_map_locked`, one at a time: a cycle the engine timed out leaves its mapping
@@ -293,6 +276,7 @@ class PrometheusSource:
             series.get("ray", []),
             index,
             label,
+            self._signal_reuse,
         )
         panels = tuple(self._panel(p, a) for p, a in zip(self.panels, panel_answers, strict=True))
         alerts: tuple[PromAlert, ...] = ()
@@ -327,14 +311,26 @@ class PrometheusSource:
     def _derive(
         self, key: str, fn: Callable[..., Any], series: list[m.Series], index: m.NodeIndex, label: str
     ) -> Any:
-        """``fn(series, index, label)``, again only when the slow tier brought new series or the
-        index changed: 16,000 GPU identities need not be re-read from their labels every cycle."""
+        """``fn(series, index, label)`` of a kept tier's answer, mapped once: the answer itself is
+        then dropped (16,000 GPU identities, totals and limits, and every disk, as label dicts,
+        were ~40 MB held for ten minutes). Should the index change before the tier is read again,
+        the last result stands and the tier is asked again next cycle."""
         kept = self._derived.get(key)
-        if kept is not None and kept[0] is series and kept[1] is index:
+        if kept is not None and kept[0] is series:
+            if kept[1] is not index:
+                self._ask_again(key)
             return kept[2]
         result = fn(series, index, label)
-        self._derived[key] = (series, index, result)
+        mapped: list[m.Series] = []  # stands for the dropped answer, so the next cycle knows it
+        if self._kept.get(key) is series:
+            self._kept[key] = mapped
+        self._derived[key] = (mapped, index, result)
         return result
+
+    def _ask_again(self, key: str) -> None:
+        for tier, (found, _) in self.tiers.items():
+            if key in found:
+                self._again.add(tier)
 
     def _check_slow(self, hosts: Mapping[str, Any], gpus: Mapping[str, tuple[Any, ...]]) -> None:
         """A board without its identity, or a host without its memory total, is new since the slow

@@ -388,3 +388,27 @@ async def test_keys_come_first_when_drawing_a_state_is_slow(monkeypatch: pytest.
         await pilot.press("j")
         await _with_state(pilot, sample_state(nodes=5))
         assert len(nodes.row_keys) == 5
+
+
+async def test_the_collector_waits_for_the_keys_to_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A young collection at 16,000 GPUs is ~45 ms, set off by whatever allocates next: not while
+    keys are being pressed. It is back on once they pause, and after the app is gone."""
+    import gc
+
+    from cockpit import app as app_module
+
+    pause = 0.5
+    monkeypatch.setattr(app_module, "KEYS_FIRST_S", pause)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, sample_state(nodes=2))
+        assert gc.isenabled()
+        await pilot.press("j")
+        if time.monotonic() - app._last_key < pause:
+            assert not gc.isenabled(), "on while a key was just pressed"
+        while not gc.isenabled():
+            assert time.monotonic() - app._last_key < pause + 5, "never back on after the keys paused"
+            await pilot.pause(0.02)
+        assert time.monotonic() - app._last_key >= pause * 0.9, "back on before the keys paused"
+        await pilot.press("k")
+    assert gc.isenabled(), "left off by an app that exited while a key was held"

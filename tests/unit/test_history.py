@@ -41,11 +41,30 @@ def test_a_view_shows_only_points_up_to_its_cycle() -> None:
     assert view.values("other") == []
 
 
-def test_a_full_ring_costs_two_bytes_a_cycle() -> None:
-    ring = Ring(451)
+def test_a_full_ring_costs_two_bytes_a_cycle_and_one_while_its_values_are_whole() -> None:
+    ring, whole = Ring(451), Ring(451)
     for seq in range(1000):
         ring.add(seq, 42.5)
+        whole.add(seq, float(seq % 254) if seq % 10 else None)
     assert sys.getsizeof(ring.values) < 451 * 2 + 100
+    assert sys.getsizeof(whole.values) < 451 + 100
+    assert whole[-1] == (999, 237.0) and whole[-10] == (990, None) and len(whole) == 451
+
+
+def test_a_whole_ring_widens_to_tenths_then_to_float32_keeping_its_points() -> None:
+    ring = Ring(5)
+    for seq, value in enumerate([0.0, 253.0, None, 7.0]):
+        ring.add(seq, value)
+    assert sys.getsizeof(ring.values) < 5 + 100
+    ring.add(4, 12.34)
+    assert list(ring) == [(0, 0.0), (1, 253.0), (2, None), (3, 7.0), (4, 12.3)]
+    ring.add(5, 254.0)  # past a byte, still tenths
+    ring.add(6, -1.5)
+    assert list(ring) == [(2, None), (3, 7.0), (4, 12.3), (5, 254.0), (6, -1.5)]
+    other = Ring(3)
+    other.add(0, 3.0)
+    other.add(1, 70000.0)  # a byte straight to float32
+    assert list(other) == [(0, 3.0), (1, 70000.0)]
 
 
 def test_values_are_kept_to_a_tenth_and_a_ring_widens_for_what_tenths_cannot_hold() -> None:
@@ -92,3 +111,23 @@ def test_sparkline_buckets_kept_across_cycles_equal_buckets_read_afresh() -> Non
             # ends what was kept; kept may also remember buckets the ring has since dropped.
             assert len(kept) >= len(afresh)
             assert kept[len(kept) - len(afresh) + 1 :] == afresh[1:], (per, seq)
+
+
+def test_kept_buckets_stay_within_the_widest_sparkline_and_share_their_values() -> None:
+    """Every GPU keeps its bucket lists for as long as the cockpit runs: bounded, and one float
+    object per distinct value (history is kept in tenths, so values repeat across 32,000 lists)."""
+    from types import SimpleNamespace
+
+    from cockpit.state import History, HistoryView
+    from widgets.detail_rows import DETAIL_SPARK
+    from widgets.rows import KEPT_BUCKETS, completed_buckets
+
+    history = History(500)
+    kept: list[list[float | None]] = []
+    for seq in range(1, 200):
+        for gpu in (0, 1):
+            history.add(("n", gpu, "util"), seq, float(seq % 7))
+        state = SimpleNamespace(seq=seq, history=HistoryView(history, seq))
+        kept = [completed_buckets(state, "n", gpu, "util", 2) for gpu in (0, 1)]  # type: ignore[arg-type]
+    assert DETAIL_SPARK <= KEPT_BUCKETS == len(kept[0]) == len(kept[1])
+    assert kept[0] == kept[1] and all(a is b for a, b in zip(kept[0], kept[1], strict=True))

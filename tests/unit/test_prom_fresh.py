@@ -92,19 +92,18 @@ def test_gpu_values_are_kept_by_board_and_a_narrowed_answer_replaces_its_targets
         ({"Hostname": "gpu-b", "gpu": "0", "instance": "gpu-b:9400"}, 20.0),
         ({"Hostname": ["hostile"], "gpu": "0", "instance": "gpu-b:9400"}, 99.0),  # unhashable: dropped
     ]
-    assert fresh.merge_boards("gpu:util", full, None, [], "Hostname") == {
+
+    def merge(key: str, answer: list | None, matcher: str | None, targets: list[str]) -> dict:
+        digest = None if answer is None else fresh.digest_boards(answer, "Hostname")
+        return fresh.merge_boards(key, digest, matcher, targets)
+
+    assert merge("gpu:util", full, None, []) == {
         ("gpu-a", "0"): 10.0, ("gpu-a", "1"): 11.0, ("gpu-b", "0"): 20.0,
     }  # fmt: skip
-    temp = fresh.merge_boards(
-        "gpu:temp",
-        [({"Hostname": "gpu-a", "gpu": "0", "instance": "gpu-a:9400"}, 60.0)],
-        None,
-        [],
-        "Hostname",
-    )
+    temp = merge("gpu:temp", [({"Hostname": "gpu-a", "gpu": "0", "instance": "gpu-a:9400"}, 60.0)], None, [])
     assert next(iter(temp)) is next(iter(fresh._boards_of["gpu:util"])), "board keys are shared by the values"
     # gpu-a scraped again and now reports one board; gpu-b not scraped: kept as it was
     narrowed = [({"Hostname": "gpu-a", "gpu": "1", "instance": "gpu-a:9400"}, 12.0)]
-    merged = fresh.merge_boards("gpu:util", narrowed, "instance=~`...`", ["gpu-a:9400"], "Hostname")
+    merged = merge("gpu:util", narrowed, "instance=~`...`", ["gpu-a:9400"])
     assert merged == {("gpu-a", "1"): 12.0, ("gpu-b", "0"): 20.0}
-    assert fresh.merge_boards("gpu:util", None, "instance=~`...`", ["gpu-b:9400"], "Hostname") == merged
+    assert merge("gpu:util", None, "instance=~`...`", ["gpu-b:9400"]) == merged
