@@ -132,7 +132,7 @@ class CockpitApp(App[None]):
             self.set_keymap(dict(cluster.keys))
         self.detail: NodeDetailScreen | None = None
         self._last_key = float("-inf")
-        self._keys_timer: Timer | None = None
+        self._collecting: Timer | None = None
         self._waiting: tuple[ClusterState, float] | None = None
         """The newest state not drawn yet, and when the first of those waiting arrived."""
         self._waiting_timer: object | None = None
@@ -143,6 +143,8 @@ class CockpitApp(App[None]):
         self.theme = self.options.theme if self.options.theme in THEME_NAMES else DEFAULT_THEME
 
     def on_mount(self) -> None:
+        collector.hold()  # released in on_unmount
+        self._collecting = self.set_interval(1.0, self._collect)
         self.push_screen(self.dashboard)
         unknown = sorted(set(self.cluster.keys) - self.binding_ids())
         if unknown:
@@ -225,19 +227,11 @@ class CockpitApp(App[None]):
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
             self._last_key = time.monotonic()
-            if self._keys_timer is None:
-                collector.hold()  # no collection stalls a key (cockpit/collector.py)
-                self._keys_timer = self.set_timer(KEYS_FIRST_S, self._keys_stopped)
         await super().on_event(event)
 
-    def _keys_stopped(self) -> None:
-        """The collector back on once the keys pause (:data:`KEYS_FIRST_S`)."""
-        left = KEYS_FIRST_S - (time.monotonic() - self._last_key)
-        if left > 0:
-            self._keys_timer = self.set_timer(left, self._keys_stopped)
-            return
-        self._keys_timer = None
-        collector.release()
+    def _collect(self) -> None:
+        """The cyclic collector's work, where no key waits on it (cockpit/collector.py)."""
+        collector.collect_if_due(time.monotonic() - self._last_key >= KEYS_FIRST_S)
 
     def on_state_updated(self, message: StateUpdated) -> None:
         since = self._waiting[1] if self._waiting is not None else time.monotonic()
@@ -266,6 +260,7 @@ class CockpitApp(App[None]):
         if isinstance(self.screen, NodeDetailScreen):
             self.screen.show_state(state)
         self._draw_s = time.monotonic() - now
+        self._collect()  # what this state replaced, while the loop is busy anyway
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every failed worker lands here: one line to the operator, never a traceback."""
@@ -279,9 +274,9 @@ class CockpitApp(App[None]):
             )
 
     async def on_unmount(self) -> None:
-        if self._keys_timer is not None:
-            self._keys_timer.stop()
-            self._keys_timer = None
+        if self._collecting is not None:
+            self._collecting.stop()
+            self._collecting = None
             collector.release()
         # Stop the loop first, so it cannot reopen connections while the pool closes them.
         for worker in [w for w in self.workers if w.group == "engine"]:

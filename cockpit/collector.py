@@ -1,26 +1,43 @@
-"""When Python's cyclic collector may run: not while a Prometheus answer is decoded, not while keys
-are being pressed.
+"""When Python's cyclic collector runs: between a state's draw and the next key, never in a key.
 
-At 2,000 nodes x 8 GPUs a cycle leaves ~100,000 new objects alive (readings, rows, cells), and the
-collector walks each of them once as young and once more when it promotes them: measured, ~45 ms a
-young collection and up to 0.6 s a middle one, set off by whatever allocates next, a key's handler
-as likely as anything. Almost all of it is work reference counting already does (readings, rows and
-JSON documents form no cycles), so pausing the collector loses nothing but when cyclic garbage is
-freed: the pauses nest, and the collector comes back on (if it was on) when the last one ends.
+At 2,000 nodes x 8 GPUs a cycle leaves 50,000-100,000 new objects alive (readings, rows, cells),
+and the collector walks each once as young and once more when it promotes it: measured, ~50 ms a
+young collection and up to 0.6 s a middle one, set off by whatever allocates next. That was most
+often a key's handler (the first key after a pause: exactly when an operator notices), so the
+cockpit takes the collector over while it runs: no collection is set off by allocation, and
+:func:`collect_if_due` runs one where the loop is already busy or idle, after a state is drawn or
+from a timer once the keys pause. The work is the same; only where it lands changes. Almost all of
+it is work reference counting already did (readings, rows and JSON documents form no cycles), so
+cyclic garbage is freed a little later and nothing else changes.
+
+:func:`paused` and :func:`hold` nest (a Prometheus cycle's decoding holds the collector off too,
+in tests and benchmarks that run no app); it is back on, if it was on, when the last one ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import time
 from collections.abc import Iterator
+
+YOUNG = 10_000
+"""New objects (allocations less frees) past which a due collection runs."""
+EVERY_S = 10.0
+"""A due collection runs at least this often, whatever the count."""
+FULL_EVERY_S = 600.0
+"""A full collection (0.5 s at 16,000 GPUs) this often, at a moment the keys have paused."""
+OVERDUE = 1_000_000
+"""Past this many new objects a collection runs even while keys are pressed."""
 
 _holds = 0
 _was_enabled = False
+_last = 0.0
+_last_full = 0.0
 
 
 def hold() -> None:
-    """Keep the collector off until the matching :func:`release`."""
+    """Keep automatic collection off until the matching :func:`release`."""
     global _holds, _was_enabled
     if _holds == 0:
         _was_enabled = gc.isenabled()
@@ -39,9 +56,27 @@ def release() -> None:
 
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
-    """The collector off for a block (a cycle's decoding and mapping), nesting with other holds."""
+    """Automatic collection off for a block (a cycle's decoding and mapping)."""
     hold()
     try:
         yield
     finally:
         release()
+
+
+def collect_if_due(keys_paused: bool = True, now: float | None = None) -> int | None:
+    """Collect now if enough is new: the young and middle generations, or all of them every
+    :data:`FULL_EVERY_S`. Returns the generation collected, or None."""
+    global _last, _last_full
+    now = time.monotonic() if now is None else now
+    young = gc.get_count()[0]
+    if not keys_paused and young < OVERDUE:
+        return None
+    if young < YOUNG and now - _last < EVERY_S:
+        return None
+    generation = 2 if keys_paused and now - _last_full >= FULL_EVERY_S else 1
+    gc.collect(generation)
+    _last = now
+    if generation == 2:
+        _last_full = now
+    return generation

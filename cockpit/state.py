@@ -83,7 +83,14 @@ class Ring:
 
     def _widen(self) -> None:
         """One step: whole bytes to tenths, tenths to float32, keeping every point held."""
-        held = [(slot, self._read(v)) for slot, v in enumerate(self.values) if v != self.hole]
+        values, capacity, hole = self.values, len(self.values), self.hole
+        # Only the slots still held (a new ring widens at its first point: 38,000 of them at
+        # 16,000 GPUs, where walking every slot of each was a 0.4 s stall).
+        held = []
+        if self.count:
+            for s in range(max(0, self.last - capacity + 1), self.last + 1):
+                if values[s % capacity] != hole:
+                    held.append((s % capacity, self._read(values[s % capacity])))
         if self.hole == _HOLE_B:
             self.values, self.hole = array("H", [_HOLE_H]) * len(self.values), _HOLE_H
         else:
@@ -112,7 +119,9 @@ class Ring:
             self.last = seq
             return
         if seq > self.last:
-            if self.last < 0 or seq - self.last >= capacity:
+            if self.count == 0:
+                pass  # every slot is a hole already (a new ring)
+            elif seq - self.last >= capacity:
                 self.values = values = array(values.typecode, [self.hole]) * capacity  # type: ignore[arg-type]
                 self.count = 0
             else:

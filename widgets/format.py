@@ -47,8 +47,11 @@ def sparkline(values: Sequence[float | None], width: int, low: float, high: floa
     return "".join(out).rjust(width)
 
 
-def bucketed(points: Sequence[tuple[int, float | None]], per_bucket: int) -> list[float | None]:
-    """Max of each bucket of ``per_bucket`` cycles, buckets aligned on the cycle number.
+def bucketed(
+    points: Sequence[tuple[int, float | None]], per_bucket: int, phase: int = 0
+) -> list[float | None]:
+    """Max of each bucket of ``per_bucket`` cycles, buckets aligned on the cycle number (plus
+    ``phase``: cycle ``seq`` is in bucket ``(seq + phase) // per_bucket``).
 
     Aligned buckets move one step every ``per_bucket`` cycles instead of shifting every cycle,
     so a sparkline costs a few bytes per cycle instead of repainting its whole width.
@@ -56,8 +59,9 @@ def bucketed(points: Sequence[tuple[int, float | None]], per_bucket: int) -> lis
     out: list[float | None] = []
     current: int | None = None
     best: float | None = None
+    per_bucket = max(1, per_bucket)
     for seq, value in points:
-        bucket = seq // max(1, per_bucket)
+        bucket = (seq + phase) // per_bucket
         if bucket != current:
             if current is not None:
                 out.append(best)

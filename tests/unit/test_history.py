@@ -131,3 +131,27 @@ def test_kept_buckets_stay_within_the_widest_sparkline_and_share_their_values() 
         kept = [completed_buckets(state, "n", gpu, "util", 2) for gpu in (0, 1)]  # type: ignore[arg-type]
     assert DETAIL_SPARK <= KEPT_BUCKETS == len(kept[0]) == len(kept[1])
     assert kept[0] == kept[1] and all(a is b for a, b in zip(kept[0], kept[1], strict=True))
+
+
+def test_nodes_complete_their_sparkline_buckets_on_different_cycles() -> None:
+    """At 16,000 GPUs every sparkline moving on the same cycle stalled the screen for a second or
+    more: each node's buckets start at its own phase, so about 1/per of the nodes move each cycle,
+    and a node's buckets read afresh equal the kept ones whatever its phase."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from cockpit.state import History, HistoryView
+    from widgets.format import bucketed
+    from widgets.rows import bucket_phase, completed_buckets
+
+    per = 15
+    phases = Counter(bucket_phase(f"node-{i:04d}", per) for i in range(2000))
+    assert set(phases) == set(range(per)) and max(phases.values()) < 2 * 2000 / per
+    node = next(f"node-{i:04d}" for i in range(2000) if bucket_phase(f"node-{i:04d}", 4) == 3)
+    history = History(100)
+    for seq in range(1, 30):
+        history.add((node, 0, "util"), seq, float(seq))
+    state = SimpleNamespace(seq=29, history=HistoryView(history, 29))
+    # phase 3: cycles 1-4 | 5-8 | ... | 25-28 are complete buckets; 29 starts the next
+    assert completed_buckets(state, node, 0, "util", 4) == [4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 28.0]  # type: ignore[arg-type]
+    assert bucketed([(s, float(s)) for s in range(1, 29)], 4, 3) == [4.0, 8.0, 12.0, 16.0, 20.0, 24.0, 28.0]
