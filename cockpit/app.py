@@ -318,7 +318,10 @@ class CockpitApp(App[None]):
         """Remember what was typed, so tomorrow's shift has yesterday's filters one arrow away."""
         if self.options.prefs is not None:
             line = event.control
-            self.options.prefs.set("history", {k: list(h.entries) for k, h in line.histories.items()})
+            self.options.prefs.remember("history", {k: list(h.entries) for k, h in line.histories.items()})
+            self.run_worker(
+                self.options.prefs.save, thread=True, group="prefs", description="saving preferences"
+            )
 
     def action_actions(self) -> None:
         self.actions.open_menu()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class Prefs:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or state_dir() / "prefs.json"
         self._data: dict[str, Any] = self._load()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -46,13 +49,26 @@ class Prefs:
         return self._data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        self._data[key] = value
-        try:
-            private_dir(self.path.parent)
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(self._data, out)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only home still gets a working cockpit
+        self.remember(key, value)
+        self.save()
+
+    def remember(self, key: str, value: Any) -> None:
+        """In memory only; :meth:`save` writes it (the app does so in a thread)."""
+        with self._lock:
+            self._data[key] = value
+
+    def save(self) -> None:
+        """Write what is remembered. Safe from a thread: on a busy disk (Prometheus's own WAL on
+        the same jump host) one write was measured at 1.3 s, and the loop must not wait for it."""
+        with self._lock:
+            text = json.dumps(self._data)
+        with self._write_lock:
+            try:
+                private_dir(self.path.parent)
+                tmp = self.path.with_suffix(".tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write(text)
+                os.replace(tmp, self.path)
+            except OSError:
+                pass  # a read-only home still gets a working cockpit

@@ -273,6 +273,24 @@ async def test_theme_key_cycles_and_is_remembered(tmp_path) -> None:
         assert Prefs(tmp_path / "prefs.json").get("theme") == app.theme
 
 
+async def test_a_submitted_filter_is_remembered_without_the_loop_waiting_for_the_disk(tmp_path) -> None:
+    """History is written from a thread: on a busy disk one write took 1.3 s, and the next key
+    waited for it."""
+    from cockpit.prefs import Prefs
+
+    prefs = Prefs(tmp_path / "prefs.json")
+    app = CockpitApp(load_cluster(ROOT / "cluster.yaml"), Options(start_engine=False, prefs=prefs))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, sample_state())
+        await pilot.press("slash", *"hydra", "enter")
+        for _ in range(100):
+            saved = Prefs(tmp_path / "prefs.json").get("history") or {}
+            if "hydra" in saved.get("filter", []):
+                break
+            await pilot.pause(0.05)
+        assert "hydra" in saved.get("filter", []), saved
+
+
 async def test_palette_lists_views_as_noun_verb() -> None:
     app = make_app()
     titles = [c.title for c in app.palette_commands()]
