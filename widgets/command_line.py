@@ -14,7 +14,9 @@ from typing import Literal
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.suggester import Suggester
 from textual.widget import Widget
 from textual.widgets import Input, Label
@@ -43,6 +45,14 @@ class LineSuggester(Suggester):
             word = complete_command(value)
             return None if word is None else value + word[len(value) :]
         return None
+
+
+class LineInput(Input):
+    """An Input whose text growing does not lay the screen out again: it is one line of fixed
+    width, and Textual's Input asks for a layout pass on every keystroke (its virtual size is the
+    text's width), which at 16,000 rows re-arranged every widget per filter character."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
 
 class CommandLine(Horizontal):
@@ -117,7 +127,7 @@ class CommandLine(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(":", id="prompt")
-        yield Input(suggester=LineSuggester(self), select_on_focus=False, compact=True)
+        yield LineInput(suggester=LineSuggester(self), select_on_focus=False, compact=True)
         yield Label("", id="hint", markup=False)
 
     @property
