@@ -135,7 +135,7 @@ class CockpitApp(App[None]):
         self._collecting: Timer | None = None
         self._waiting: tuple[ClusterState, float] | None = None
         """The newest state not drawn yet, and when the first of those waiting arrived."""
-        self._waiting_timer: object | None = None
+        self._waiting_timer: Timer | None = None
         self._draw_s = 0.0
         """How long drawing the last state took."""
         for theme in THEMES:

@@ -91,10 +91,10 @@ class Ring:
             for s in range(max(0, self.last - capacity + 1), self.last + 1):
                 if values[s % capacity] != hole:
                     held.append((s % capacity, self._read(values[s % capacity])))
-        if self.hole == _HOLE_B:
-            self.values, self.hole = array("H", [_HOLE_H]) * len(self.values), _HOLE_H
+        if hole == _HOLE_B:
+            self.values, self.hole = array("H", [_HOLE_H]) * capacity, _HOLE_H
         else:
-            self.values, self.hole = array("f", [_HOLE_F]) * len(self.values), _HOLE_F
+            self.values, self.hole = array("f", [_HOLE_F]) * capacity, _HOLE_F
         values, stored = self.values, self._stored
         for slot, v in held:
             values[slot] = stored(v)

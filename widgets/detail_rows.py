@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from cockpit.model import Alert
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState, NodeState
 from widgets.format import age, gib, num, pct, sparkline
-from widgets.rows import KEPT_BUCKETS, completed_buckets, gpu_row
+from widgets.rows import KEPT_BUCKETS, completed_buckets, gpu_row, spark_cycles
 from widgets.table_model import Cell, Column
 
 DETAIL_SECONDS_PER_CHAR = 30
@@ -37,9 +35,7 @@ DISK_COLUMNS = (
 
 
 def _detail_history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
-    return completed_buckets(
-        state, node, index, metric, max(1, math.ceil(DETAIL_SECONDS_PER_CHAR / state.refresh))
-    )
+    return completed_buckets(state, node, index, metric, spark_cycles(state, DETAIL_SECONDS_PER_CHAR))
 
 
 def detail_gpu_rows(state: ClusterState, node: NodeState) -> list[tuple[int, tuple[Cell, ...]]]:

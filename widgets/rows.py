@@ -193,9 +193,9 @@ def _history(state: ClusterState, node: str, index: int, metric: str) -> list[fl
     return completed_buckets(state, node, index, metric, spark_cycles(state))
 
 
-def spark_cycles(state: ClusterState) -> int:
-    """Cycles per sparkline character."""
-    return max(1, math.ceil(SPARK_SECONDS_PER_CHAR / state.refresh))
+def spark_cycles(state: ClusterState, seconds: float = SPARK_SECONDS_PER_CHAR) -> int:
+    """Cycles per sparkline character of ``seconds``."""
+    return max(1, math.ceil(seconds / state.refresh))
 
 
 def bucket_phase(node: str, per: int) -> int:
@@ -227,9 +227,9 @@ def _shared(values: list[float | None]) -> list[float | None]:
 def completed_buckets(
     state: ClusterState, node: str, index: int, metric: str, per: int
 ) -> list[float | None]:
-    """Each completed bucket's max. Completed buckets never change, so they are computed once:
-    when one more completes, only its ``per`` points are read (at 16,000 GPUs every sparkline
-    moves on the same cycle, and reading each whole ring again stalled the screen)."""
+    """Each completed bucket's max (buckets start at the node's :func:`bucket_phase`). Completed
+    buckets never change, so they are computed once: when one more completes, only its ``per``
+    points are read, not the whole ring again."""
     phase = bucket_phase(node, per)
     current = (state.seq + phase) // per
     cache = state.history.history.derived
@@ -324,7 +324,7 @@ def gpu_rows(state: ClusterState) -> list[Row]:
             if kept is not None and kept[0] == inputs and kept[1] == bucket:
                 row = kept[2]
             elif kept is not None and kept[0] == inputs:
-                # Only the sparkline bucket moved (every GPU at once): the other cells stand.
+                # Only the sparkline bucket moved (the node's GPUs all at once): the other cells stand.
                 old = kept[2].cells
                 util, temp = _sparklines(state, node.name, gpu.index)
                 row = Row(kept[2].key, (*old[:-2], (util, old[-2][1]), (temp, old[-1][1])), kept[2].fields)

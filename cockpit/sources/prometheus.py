@@ -176,7 +176,7 @@ class PrometheusSource:
         targets = instances if matcher and instances else []
         boards: dict[str, dict[Any, float | None]] = {}
         for key in q.FRESH_KEYS:
-            if key.startswith("gpu:"):
+            if key in _BOARD_KEYS:
                 boards[key[4:]] = self._fresh.merge_boards(key, series.pop(key, {}), matcher, targets)
             elif key in self.queries:
                 series[key] = self._fresh.merge(key, series.get(key, []), matcher, targets)
