@@ -62,21 +62,38 @@ VIEWS = {
 }
 
 
+_PROMPT_TEXT = frozenset({"open_line", "show_view", "focus_pane"})
+"""The dashboard's actions whose keys are text while the prompt is open."""
+
+
 class DashboardScreen(Screen[None]):
     BINDINGS = [
-        Binding("n", "focus_pane('nodes')", "Nodes", id="dashboard.nodes"),
-        Binding("g", "show_view('gpus')", "GPUs", id="dashboard.gpus"),
-        Binding("c", "show_view('containers')", "Containers", id="dashboard.containers"),
-        Binding("u", "show_view('units')", "Units", show=False, id="dashboard.units"),
-        Binding("s", "show_view('services')", "Services", id="dashboard.services"),
-        Binding("A", "focus_pane('alerts')", "Alerts", id="dashboard.alerts"),
-        Binding("p", "show_view('peers')", "Peers", show=False, id="dashboard.peers"),
-        Binding("i", "show_view('instances')", "Instances", show=False, id="dashboard.instances"),
-        Binding("S", "show_view('signals')", "Signals", show=False, id="dashboard.signals"),
-        Binding("O", "show_view('pods')", "Pods", show=False, id="dashboard.pods"),
-        Binding("dollar_sign", "show_view('cost')", "Cost", show=False, key_display="$", id="dashboard.cost"),
-        # Priority: the prompt must take focus before the keys typed right after it are handed to
-        # the table (tmux delivers "/hydra" in one read). While the prompt is open they type.
+        # Priority, all of them: they are handled in the order typed. A plain binding waits in the
+        # focused widget's queue while a priority one runs at once, so "g/" typed ahead (one tmux
+        # read) filtered the table focused before "g". The prompt takes focus before the keys typed
+        # right after ":" or "/" are handed on (tmux delivers "/hydra" in one read); while it is
+        # open, these keys are text in it (check_action).
+        Binding("n", "focus_pane('nodes')", "Nodes", priority=True, id="dashboard.nodes"),
+        Binding("g", "show_view('gpus')", "GPUs", priority=True, id="dashboard.gpus"),
+        Binding("c", "show_view('containers')", "Containers", priority=True, id="dashboard.containers"),
+        Binding("u", "show_view('units')", "Units", show=False, priority=True, id="dashboard.units"),
+        Binding("s", "show_view('services')", "Services", priority=True, id="dashboard.services"),
+        Binding("A", "focus_pane('alerts')", "Alerts", priority=True, id="dashboard.alerts"),
+        Binding("p", "show_view('peers')", "Peers", show=False, priority=True, id="dashboard.peers"),
+        Binding(
+            "i", "show_view('instances')", "Instances", show=False, priority=True, id="dashboard.instances"
+        ),
+        Binding("S", "show_view('signals')", "Signals", show=False, priority=True, id="dashboard.signals"),
+        Binding("O", "show_view('pods')", "Pods", show=False, priority=True, id="dashboard.pods"),
+        Binding(
+            "dollar_sign",
+            "show_view('cost')",
+            "Cost",
+            show=False,
+            key_display="$",
+            priority=True,
+            id="dashboard.cost",
+        ),
         Binding(
             "colon", "open_line('command')", "Command", key_display=":", priority=True, id="dashboard.command"
         ),
@@ -212,7 +229,9 @@ class DashboardScreen(Screen[None]):
         self.query_one("#views", ContentSwitcher).current = f"{view}-pane"
         if self.state is not None:
             self._draw_view(self.state, view)
-        self.query_one(f"#{view}", LiveTable).focus()
+        # Focus now, not on the next loop turn (what focus() does): a "/" typed right after must
+        # filter this table.
+        self.set_focus(self.query_one(f"#{view}", LiveTable))
 
     def on_resize(self, event: Resize) -> None:
         if self.state is not None:
@@ -227,8 +246,8 @@ class DashboardScreen(Screen[None]):
         return self.query_one("#nodes", LiveTable)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # While the prompt is open, ":" and "/" are text in it.
-        return not (action == "open_line" and self.query_one(CommandLine).is_open)
+        # While the prompt is open, the dashboard's keys are text in it.
+        return not (action in _PROMPT_TEXT and self.query_one(CommandLine).is_open)
 
     def action_open_line(self, kind: str) -> None:
         self._table = self._focused_table()
@@ -299,7 +318,7 @@ class DashboardScreen(Screen[None]):
         if pane in VIEWS:
             self.action_show_view(pane)
             return
-        self.query_one(f"#{pane}", LiveTable).focus()
+        self.set_focus(self.query_one(f"#{pane}", LiveTable))  # now: as in action_show_view
 
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
         """Enter walks the chain down: a node, a GPU or an alert opens that node's detail."""

@@ -440,3 +440,23 @@ async def test_the_collector_runs_after_a_draw_and_never_in_a_key(monkeypatch: p
         first = next(at for paused, at in collected if paused)
         assert first - pressed >= app_module.KEYS_FIRST_S * 0.9, "collected before the keys paused"
     assert gc.isenabled(), "the collector was not handed back"
+
+
+async def test_a_view_key_and_a_filter_typed_ahead_filter_that_view() -> None:
+    """``g/hy`` arriving in one read (tmux over a slow link): the filter is the GPU table's, not
+    the table focused before ``g``; while the prompt is open, view keys are text in it."""
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _with_state(pilot, sample_state())
+        assert app._driver is not None
+        for key, char in [("g", "g"), ("slash", "/"), ("h", "h"), ("y", "y"), ("g", "g")]:
+            event = events.Key(key, char)
+            event.set_sender(app)
+            app._driver.send_message(event)  # all queued before the first is handled
+        await pilot.pause()
+        dashboard = app.dashboard
+        assert dashboard._filters == {"gpus": "hyg"}, dashboard._filters
+        assert dashboard.query_one("#gpus", LiveTable).filtered
+        assert not dashboard.query_one("#nodes", LiveTable).filtered
