@@ -38,10 +38,12 @@ _last_full = 0.0
 
 def hold() -> None:
     """Keep automatic collection off until the matching :func:`release`."""
-    global _holds, _was_enabled
+    global _holds, _was_enabled, _last_full
     if _holds == 0:
         _was_enabled = gc.isenabled()
         gc.disable()
+        if _last_full == 0.0:
+            _last_full = time.monotonic()  # the first full collection a period in, not at start
     _holds += 1
 
 
