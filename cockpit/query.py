@@ -20,7 +20,7 @@ import operator
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "temp": ("temp_c", "hot"),
@@ -48,6 +48,9 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 _MISSING = object()
+_LITERAL = re.compile(r"[^.^$*+?{}\[\]\\|()]*")
+"""Text with no regex syntax in it: searched as typed."""
+T = TypeVar("T")
 
 Fields = Mapping[str, object]
 
@@ -123,6 +126,13 @@ class Columns(Protocol):
         ...
 
 
+def _within(found: Mapping[Hashable, T], within: Iterable[Hashable] | None) -> Iterable[tuple[Hashable, T]]:
+    """``found``'s items, only for the keys ``within`` (all of them when None)."""
+    if within is None:
+        return found.items()
+    return ((key, found[key]) for key in within if key in found)
+
+
 def texts_of(value: object) -> tuple[str, ...]:
     return tuple(_text(v) for v in _values(value))
 
@@ -146,9 +156,18 @@ class Pattern:
     def matches(self, fields: Fields, text: str) -> bool:
         return self.regex.search(text) is not None
 
-    def select(self, columns: Columns) -> set[Hashable]:
+    def select(self, columns: Columns, within: Iterable[Hashable] | None = None) -> set[Hashable]:
         search = self.regex.search
-        return {key for key, text in columns.text().items() if search(text) is not None}
+        texts = columns.text()
+        if within is None:
+            return {key for key, text in texts.items() if search(text) is not None}
+        return {key for key in within if search(texts[key]) is not None}
+
+    @property
+    def literal(self) -> str | None:
+        """The text searched for, when the pattern is plain ASCII text (no regex syntax)."""
+        source = self.regex.pattern
+        return source.casefold() if source.isascii() and _LITERAL.fullmatch(source) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +185,12 @@ class FieldText:
         hit = any(t == self.value for t in texts) if self.exact else any(self.value in t for t in texts)
         return hit != self.negate
 
-    def select(self, columns: Columns) -> set[Hashable]:
+    def select(self, columns: Columns, within: Iterable[Hashable] | None = None) -> set[Hashable]:
         value, negate = self.value, self.negate
+        found = _within(columns.texts(self.field), within)
         if self.exact:
-            return {key for key, texts in columns.texts(self.field).items() if (value in texts) != negate}
-        return {
-            key
-            for key, texts in columns.texts(self.field).items()
-            if any(value in t for t in texts) != negate
-        }
+            return {key for key, texts in found if (value in texts) != negate}
+        return {key for key, texts in found if any(value in t for t in texts) != negate}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +207,10 @@ class FieldNumber:
                 return any(compare(n, self.value) for n in numbers)
         return False
 
-    def select(self, columns: Columns) -> set[Hashable]:
+    def select(self, columns: Columns, within: Iterable[Hashable] | None = None) -> set[Hashable]:
         compare, value = _COMPARE[self.op], self.value
-        found = columns.numbers(self.field)
-        return {key for key, numbers in found.items() if any(compare(n, value) for n in numbers)}
+        found = _within(columns.numbers(self.field), within)
+        return {key for key, numbers in found if any(compare(n, value) for n in numbers)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +220,34 @@ class Not:
     def matches(self, fields: Fields, text: str) -> bool:
         return not self.term.matches(fields, text)
 
-    def select(self, columns: Columns) -> set[Hashable]:
+    def select(self, columns: Columns, within: Iterable[Hashable] | None = None) -> set[Hashable]:
         inner = self.term.select(columns)
-        return {key for key in columns.all_keys() if key not in inner}
+        return {key for key in (columns.all_keys() if within is None else within) if key not in inner}
 
 
 Term = Pattern | FieldText | FieldNumber | Not
+
+_RISING = {">": (">", ">="), ">=": (">=",), "<": ("<", "<="), "<=": ("<=",), "=": ("=",)}
+"""For each comparison, the comparisons of the same field it narrows when its value is further
+out: ``temp>65`` keeps only rows ``temp>6`` keeps, and so does ``temp>=65``... not ``temp>=6``."""
+
+
+def narrows(term: Term, wider: Term) -> bool:
+    """True when every row ``term`` keeps, ``wider`` keeps too (judged on those rows alone, it
+    gives the same answer): what typing one more character usually does. False when unsure."""
+    if isinstance(term, Pattern) and isinstance(wider, Pattern):
+        text, within = term.literal, wider.literal
+        return text is not None and within is not None and within in text
+    if isinstance(term, FieldText) and isinstance(wider, FieldText):
+        plain = not (term.exact or term.negate or wider.exact or wider.negate)
+        return plain and term.field == wider.field and wider.value in term.value
+    if isinstance(term, FieldNumber) and isinstance(wider, FieldNumber):
+        if term.field != wider.field or wider.op not in _RISING.get(term.op, ()):
+            return False
+        if term.op == "=":
+            return term.value == wider.value
+        return term.value >= wider.value if term.op.startswith(">") else term.value <= wider.value
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ rows whose contents differ. Marks (``space``) are kept by key while the row exis
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -29,6 +29,9 @@ from textual.widget import Widget
 from widgets.column_view import ColumnView
 from widgets.row_set import Predicate, RowSet
 from widgets.table_model import CLASSES, SORT_ARROWS, Cell, Column, Row, fit, header_text
+
+_NO_ROW = object()
+"""Past the last row shown."""
 
 
 class LiveTable(Widget, can_focus=True):
@@ -118,8 +121,8 @@ class LiveTable(Widget, can_focus=True):
         """Every row given, with the filter, sort and marks."""
         self._keys: list[Hashable] = []
         """The rows shown, in order."""
-        self._cells: dict[Hashable, tuple[Cell, ...]] = {}
-        """The cells on screen for the rows shown (deadbands keep an old value here)."""
+        self._cells: Mapping[Hashable, tuple[Cell, ...]] = {}
+        """Every row's cells as shown (deadbands keep an old value here): the rows' ``display``."""
         self._key_rows: dict[Hashable, int] | None = None
         """Each shown key's row, built when first needed after the rows last came, went or moved."""
         self._styles: dict[str, Style] = {}
@@ -165,25 +168,20 @@ class LiveTable(Widget, can_focus=True):
         self._show()
 
     def _show(self) -> None:
-        keys, new_cells = self._rows.shown(self._cells)
+        keys, cells, before = self._rows.shown()
+        self._cells = cells
         if keys != self._keys:
-            self._replace_rows(keys, new_cells)
+            self._replace_rows(keys, before)
+            return
+        if not before:
             return
         visible = self.visible_rows
-        changed = self._rows.last_changed
-        if changed is None:
-            rows: Iterable[tuple[int, Hashable]] = enumerate(keys)
-        else:
-            if self._key_rows is None:
-                self._key_rows = {key: row for row, key in enumerate(self._keys)}
-            rows = sorted((self._key_rows[key], key) for key in changed)
-        for row, key in rows:
-            old = self._cells[key]
-            new = new_cells[key]
-            if old is new or old == new:
+        for key, old in before.items():
+            row = self._row_of(key)
+            if row is None:
                 continue
-            self._cells[key] = new
-            if len(old) != len(new):
+            new = cells[key]
+            if old is None or len(old) != len(new):
                 self._refresh_row(row)
                 continue
             y = row - self.top + 1
@@ -194,12 +192,18 @@ class LiveTable(Widget, can_focus=True):
                     self.repaints += 1
                     view.refresh_row(y)
 
-    def _replace_rows(self, keys: list[Hashable], new_cells: dict[Hashable, tuple[Cell, ...]]) -> None:
+    def _row_of(self, key: Hashable) -> int | None:
+        """Where ``key`` is shown, or None (filtered out, or gone)."""
+        if self._key_rows is None:
+            self._key_rows = {key: row for row, key in enumerate(self._keys)}
+        return self._key_rows.get(key)
+
+    def _replace_rows(self, keys: list[Hashable], before: Mapping[Hashable, tuple[Cell, ...] | None]) -> None:
         """Rows came, went or moved: repaint only the screen rows whose contents differ, and
         ask for a new layout only when the row count (the table's height) changed."""
         current = self.cursor_key
-        old_keys, old_cells = self._keys, self._cells
-        self._keys, self._cells = keys, new_cells
+        old_keys, cells = self._keys, self._cells
+        self._keys = keys
         self._key_rows = None
         if len(keys) != len(old_keys) and self._sized_by_rows():
             # The columns' content heights are cached by Textual: each must be told, or a table
@@ -209,21 +213,24 @@ class LiveTable(Widget, can_focus=True):
             self.refresh(layout=True)
         marks = self._rows.marks
         for row in range(self.top, self.top + self.visible_rows):
-            before = old_cells.get(old_keys[row]) if row < len(old_keys) else None
-            after = new_cells.get(keys[row]) if row < len(keys) else None
-            if before is None and after is None:
+            old_key = old_keys[row] if row < len(old_keys) else _NO_ROW
+            key = keys[row] if row < len(keys) else _NO_ROW
+            if old_key is _NO_ROW and key is _NO_ROW:
                 continue
+            shown = before[old_key] if old_key in before else cells.get(old_key)
+            after = cells.get(key)
             if (
-                before is None
+                shown is None
                 or after is None
-                or [c[:2] for c in before] != [c[:2] for c in after]
-                or (old_keys[row] in marks) != (keys[row] in marks)
+                or [c[:2] for c in shown] != [c[:2] for c in after]
+                or (old_key in marks) != (key in marks)
             ):
                 self.repaints += 1
                 self._refresh_row(row, force=True)
-        if current in new_cells and self.cursor > 0:
-            self.cursor = keys.index(current)
-        elif current in new_cells:
+        shown_at = self._row_of(current) if current is not None else None
+        if shown_at is not None and self.cursor > 0:
+            self.cursor = shown_at
+        elif shown_at is not None:
             # On the first row the cursor stays on the first row: rows arriving above it (nodes
             # discovered, a new critical alert) show at the top instead of pushing the view down.
             self.cursor = 0
@@ -372,8 +379,9 @@ class LiveTable(Widget, can_focus=True):
         self.post_message(self.RowSelected(self, self.cursor_key))
 
     def move_to(self, key: Hashable) -> None:
-        if key in self._cells:
-            self.cursor = self._keys.index(key)
+        row = self._row_of(key)
+        if row is not None:
+            self.cursor = row
 
     def on_click(self, event: Click) -> None:
         row = self.top + event.y - 1
@@ -434,8 +442,9 @@ class LiveTable(Widget, can_focus=True):
             marks.add(key)
         else:
             marks.discard(key)
-        if key in self._cells:
-            self._refresh_row(self._keys.index(key))
+        row = self._row_of(key)
+        if row is not None:
+            self._refresh_row(row)
         self.post_message(self.MarksChanged(self, self.marked))
         self.refresh_bindings()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 
-from cockpit.query import Query, Term, candidates, numbers_of, texts_of
+from cockpit.query import Query, Term, candidates, narrows, numbers_of, texts_of
 from cockpit.sanitize import clean
 from widgets.table_model import Cell, Column, Row, cell_value, row_fields, row_text, sort_key, within_deadband
 
@@ -18,6 +18,9 @@ Predicate = Callable[[Mapping[str, object], str], bool]
 
 Fields = Mapping[str, object] | None
 _MISSING = object()
+KEPT_TERMS = 16
+"""Terms whose matches are kept: each is a set of up to every row, and each is judged again for
+the rows every refresh changes, so the terms of long-finished filters must not pile up."""
 
 
 def _clean(cell: Cell) -> Cell:
@@ -32,7 +35,11 @@ class RowSet:
     :class:`~cockpit.query.Query` is judged a term and a column at a time (``Columns``), and what
     each term matched is kept until the rows change, so typing one more character judges one term
     and erasing it judges none. A load that repeats rows already held (the same objects, or equal)
-    keeps their cleaned cells and leaves those caches valid."""
+    keeps their cleaned cells and leaves those caches valid.
+
+    What each row shows (:attr:`display`) is merged with what it showed before as rows load, a
+    changed row at a time: a filter keystroke that shows other rows merges nothing (at 16,000
+    rows, merging every shown row again was most of a keystroke)."""
 
     def __init__(self, columns: Sequence[Column]) -> None:
         self.columns = tuple(columns)
@@ -58,13 +65,12 @@ class RowSet:
         self._selected: dict[Term, set[Hashable]] = {}
         self._order: tuple[Query, list[Hashable]] | None = None
         self._position: dict[Hashable, int] | None = None
-        self._merged_from: dict[Hashable, tuple[Cell, ...]] = {}
-        """Each row's cells as last merged with what was drawn: an unchanged row is not merged again."""
-        self._changed: set[Hashable] | None = set()
-        """Rows changed since :meth:`shown` last ran (same keys, same order); None: rows came or went."""
-        self._shown_keys: list[Hashable] = []
-        self.last_changed: set[Hashable] | None = None
-        """The shown rows whose cells :meth:`shown` changed, when it could tell (else None: any)."""
+        self.display: dict[Hashable, tuple[Cell, ...]] = {}
+        """Each row's cells as shown: a value within its column's deadband of what the row showed
+        keeps that, so neither the screen nor the sort follows jitter."""
+        self._before: dict[Hashable, tuple[Cell, ...] | None] = {}
+        """What each row whose :attr:`display` changed since :meth:`shown` last ran showed before
+        (None: the row is new)."""
 
     def load(self, rows: Sequence[Row | tuple[Hashable, tuple[Cell, ...]]]) -> bool:
         """Take the full new contents; True when a marked row went away (marks changed)."""
@@ -95,17 +101,36 @@ class RowSet:
         self.rows, self._given = new_rows, given
         if len(new_rows) != len(old_rows) or list(new_rows) != list(old_rows):  # rows came, went or moved
             self._forget()
-            self._changed = None
-            if len(self._merged_from) > 2 * len(new_rows) + 64:
-                self._merged_from = {k: v for k, v in self._merged_from.items() if k in new_rows}
+            self._redisplay(set(changed))
         elif changed:
             self._rejudge(changed)
-            if self._changed is not None:
-                self._changed.update(changed)
+            for key in changed:
+                self._show_cells(key, self.display[key])
         if self.marks.issubset(self.rows):
             return False
         self.marks &= self.rows.keys()
         return True
+
+    def _show_cells(self, key: Hashable, old: tuple[Cell, ...] | None) -> None:
+        """The row ``key`` changed: what it shows now, given that it showed ``old``."""
+        new = self._merged(old, self.rows[key][0])
+        if new is not old:
+            self._before.setdefault(key, old)
+        self.display[key] = new
+
+    def _redisplay(self, changed: set[Hashable]) -> None:
+        """Rows came, went or moved: the display follows the rows given, in their order."""
+        old_display, before = self.display, self._before
+        self.display = {}
+        for key in self.rows:
+            old = old_display.get(key)
+            if old is None or key in changed:
+                self._show_cells(key, old)
+            else:
+                self.display[key] = old
+        for key in list(before):
+            if key not in self.display:
+                del before[key]
 
     def _rejudge(self, keys: list[Hashable]) -> None:
         """Some rows changed, none came, went or moved: judge only those again. A refresh at 16,000
@@ -198,12 +223,7 @@ class RowSet:
         """The rows ``query`` keeps, in order, from each term's (cached) matches."""
         if self._order is not None and self._order[0] == query:
             return self._order[1]
-        sets = []
-        for term in query.terms:
-            chosen = self._selected.get(term)
-            if chosen is None:
-                chosen = self._selected[term] = term.select(self)
-            sets.append(chosen)
+        sets = [self._matches(term) for term in query.terms]
         if not sets:
             keys = list(self.rows)
         else:
@@ -216,6 +236,21 @@ class RowSet:
             )
         self._order = (query, keys)
         return keys
+
+    def _matches(self, term: Term) -> set[Hashable]:
+        """The rows ``term`` keeps. A term typed one character further than one already judged
+        (``node-01`` -> ``node-015``, ``temp>6`` -> ``temp>65``) is judged only on that one's rows."""
+        selected = self._selected
+        chosen = selected.pop(term, None)
+        if chosen is None:
+            within = min(
+                (rows for wider, rows in selected.items() if narrows(term, wider)), key=len, default=None
+            )
+            chosen = term.select(self, within)
+            while len(selected) >= KEPT_TERMS:
+                del selected[next(iter(selected))]
+        selected[term] = chosen  # the newest last: the oldest goes first
+        return chosen
 
     def _ordered(self, keep: set[Hashable]) -> list[Hashable]:
         """A few kept rows in the order given, without walking every row."""
@@ -241,35 +276,19 @@ class RowSet:
         raise ValueError(f"no column {key!r}")
 
     def shown(
-        self, drawn: Mapping[Hashable, tuple[Cell, ...]]
-    ) -> tuple[list[Hashable], dict[Hashable, tuple[Cell, ...]]]:
-        """The keys to show, in order, and their cells given what is ``drawn`` now: a value within
-        its column's deadband keeps the drawn one, so the sort does not follow jitter either."""
+        self,
+    ) -> tuple[list[Hashable], Mapping[Hashable, tuple[Cell, ...]], dict[Hashable, tuple[Cell, ...] | None]]:
+        """The keys to show, in order; every row's cells as shown (:attr:`display`); and what each
+        row whose cells changed since the last call showed before (None: a new row)."""
         query = getattr(self.predicate, "__self__", None)
         if isinstance(query, Query) and getattr(self.predicate, "__func__", None) is Query.matches:
-            keys = list(self._query_keys(query))
+            keys = self._query_keys(query)
         else:
             keys = [key for key in self.rows if self._passes(key)]
-        changed, self._changed = self._changed, set()
-        if (
-            changed is not None
-            and self.sort_index is None
-            and len(drawn) == len(keys)
-            and keys == self._shown_keys
-        ):
-            # The same rows as last time, some of them changed: only those are merged again
-            # (at 16,000 rows, walking them all was most of a refresh).
-            cells = dict(drawn)
-            touched = {key for key in changed if key in cells}
-            for key in touched:
-                cells[key] = self._merged(key, drawn[key])
-            self.last_changed = touched
-            return keys, cells
-        cells = {key: self._merged(key, drawn.get(key)) for key in keys}
         if self.sort_index is not None:
-            keys = self._sorted(keys, cells, self.sort_index)
-        self._shown_keys, self.last_changed = keys, None
-        return keys, cells
+            keys = self._sorted(keys, self.display, self.sort_index)
+        before, self._before = self._before, {}
+        return keys, self.display, before
 
     def _passes(self, key: Hashable) -> bool:
         if self.predicate is None:
@@ -277,13 +296,12 @@ class RowSet:
         cells, fields = self.rows[key]
         return self.predicate(row_fields(self.columns, cells, fields), row_text(cells))
 
-    def _merged(self, key: Hashable, old: tuple[Cell, ...] | None) -> tuple[Cell, ...]:
-        new = self.rows[key][0]
-        if old is not None and self._merged_from.get(key) is new:
-            return old  # the row did not change since ``old`` was merged from it (merging is idempotent)
-        self._merged_from[key] = new
-        if old is None or old == new or len(old) != len(new):
+    def _merged(self, old: tuple[Cell, ...] | None, new: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        """``new``, but a value within its column's deadband of ``old`` (what is shown) stays."""
+        if old is None or len(old) != len(new):
             return new
+        if old == new:
+            return old
         merged = tuple(
             o if within_deadband(self.columns[i], o, n) else n
             for i, (o, n) in enumerate(zip(old, new, strict=True))

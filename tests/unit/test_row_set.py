@@ -60,27 +60,32 @@ def test_header_keeps_the_arrow_in_a_narrow_column() -> None:
 def test_filter_sort_and_blanks_last_both_ways() -> None:
     table = RowSet(COLUMNS)
     table.load(rows({"a1": 70.0, "b1": None, "a2": 85.0, "b2": 85.0, "b3": 60.0}))
-    keys, _ = table.shown({})
+    keys = table.shown()[0]
     assert keys == ["a1", "b1", "a2", "b2", "b3"]
     table.sort_index = 2
-    assert table.shown({})[0] == ["b3", "a1", "a2", "b2", "b1"]
+    assert table.shown()[0] == ["b3", "a1", "a2", "b2", "b1"]
     table.reverse = True
-    assert table.shown({})[0] == ["a2", "b2", "a1", "b3", "b1"], "stable: a2 before b2 both ways"
+    assert table.shown()[0] == ["a2", "b2", "a1", "b3", "b1"], "stable: a2 before b2 both ways"
     query = parse_query("tag:lab")
     table.predicate = query.matches  # type: ignore[union-attr]
-    assert table.shown({})[0] == ["a2", "a1"]
+    assert table.shown()[0] == ["a2", "a1"]
 
 
 def test_sort_follows_the_value_on_screen_not_jitter_inside_the_deadband() -> None:
     table = RowSet(COLUMNS)
     table.sort_index = 2
     table.load(rows({"a": 70.0, "b": 71.0}))
-    keys, drawn = table.shown({})
+    keys, drawn, _ = table.shown()
     assert keys == ["a", "b"]
     table.load(rows({"a": 71.5, "b": 70.5}))
-    keys, drawn = table.shown(drawn)
+    keys, drawn, before = table.shown()
     assert keys == ["a", "b"], "both moved less than the 2-degree deadband: nothing reorders"
     assert drawn["a"][2][0] == "70°C"
+    assert not before, "nothing shown changed"
+    table.load(rows({"a": 75.0, "b": 70.5}))
+    keys, drawn, before = table.shown()
+    assert keys == ["b", "a"] and drawn["a"][2][0] == "75°C"
+    assert before == {"a": rows({"a": 70.0})[0].cells}, "what the changed row showed before"
 
 
 def test_marks_leave_with_their_rows() -> None:
