@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from cockpit.commands import resolve_command
 from cockpit.config import ServiceConfig
 from cockpit.model import Alert
+from cockpit.query import Query
 from cockpit.sanitize import clean
 from cockpit.state import ClusterState
 from widgets.command_line import CommandLine
@@ -137,7 +138,7 @@ class DashboardScreen(Screen[None]):
                 yield LiveTable(SERVICE_COLUMNS[:3] + SERVICE_COLUMNS[-1:], id="side-services")
         yield LogPane(id="log")
         yield Footer()
-        yield CommandLine(self._history, id="cmd")
+        yield CommandLine(self._history, on_filter=self._filter_changed, id="cmd")
 
     def on_mount(self) -> None:
         self.query_one("#nodes", LiveTable).focus()
@@ -254,10 +255,10 @@ class DashboardScreen(Screen[None]):
         text = self._filters.get(self._table.id or "", "") if kind == "filter" else ""
         self.query_one(CommandLine).open(kind, text)  # type: ignore[arg-type]
 
-    def on_command_line_filter_changed(self, event: CommandLine.FilterChanged) -> None:
+    def _filter_changed(self, text: str, query: Query) -> None:
         table = self._table or self._focused_table()
-        table.set_filter(None if event.query.is_empty else event.query.matches)
-        self._set_filter_title(table, event.text)
+        table.set_filter(None if query.is_empty else query.matches)
+        self._set_filter_title(table, text)
 
     def _set_filter_title(self, table: LiveTable, text: str) -> None:
         key = table.id or ""

@@ -8,7 +8,7 @@ and says why below, rather than flashing an empty table at the operator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 from textual.app import ComposeResult
@@ -53,6 +53,14 @@ class LineInput(Input):
     text's width), which at 16,000 rows re-arranged every widget per filter character."""
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_value(self, value: str) -> None:
+        # At once, not through Input.Changed: that message arrives a loop turn or two later, and
+        # the screen would draw the echoed character alone, then the filtered rows a frame
+        # (1/60 s) later.
+        line = self.parent
+        if isinstance(line, CommandLine):
+            line.edited(value)
 
 
 class CommandLine(Horizontal):
@@ -111,8 +119,18 @@ class CommandLine(Horizontal):
         def control(self) -> CommandLine:
             return self.line
 
-    def __init__(self, history: Mapping[str, Iterable[str]] | None = None, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        history: Mapping[str, Iterable[str]] | None = None,
+        *,
+        on_filter: Callable[[str, Query], None] | None = None,
+        id: str | None = None,
+    ) -> None:
+        """``on_filter(text, query)``, when given, applies a filter in the keystroke's own handler
+        (else a :class:`FilterChanged` message is posted), so the character typed and the rows
+        it leaves reach the screen in one frame."""
         super().__init__(id=id)
+        self._on_filter = on_filter
         history = history or {}
         self.histories: dict[str, InputHistory] = {
             kind: InputHistory(history.get(kind, ())) for kind in PROMPTS
@@ -187,12 +205,15 @@ class CommandLine(Horizontal):
         return text.strip()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        if event.value != self._from_history:
+        event.stop()  # already handled, by :meth:`edited`
+
+    def edited(self, value: str) -> None:
+        """The line's text changed (typed, or set): apply a filter as it is typed."""
+        if value != self._from_history:
             self.histories[self.kind].reset()
         if not self.is_open:
             return
-        checked = self._check(event.value, final=False)
+        checked = self._check(value, final=False)
         if isinstance(checked, Query):
             self._apply(checked)
 
@@ -200,7 +221,10 @@ class CommandLine(Horizontal):
         """Post the filter unless it is the one applied (a trailing space changes nothing)."""
         if query.source != self._applied:
             self._applied = query.source
-            self.post_message(self.FilterChanged(self, query.source, query))
+            if self._on_filter is not None:
+                self._on_filter(query.source, query)
+            else:
+                self.post_message(self.FilterChanged(self, query.source, query))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
