@@ -175,6 +175,8 @@ class LiveTable(Widget, can_focus=True):
             return
         if not before:
             return
+        if len(before) > 64 and self._key_rows is None:  # many lookups: one index for all of them
+            self._key_rows = {key: row for row, key in enumerate(self._keys)}
         visible = self.visible_rows
         for key, old in before.items():
             row = self._row_of(key)
@@ -194,9 +196,9 @@ class LiveTable(Widget, can_focus=True):
 
     def _row_of(self, key: Hashable) -> int | None:
         """Where ``key`` is shown, or None (filtered out, or gone)."""
-        if self._key_rows is None:
-            self._key_rows = {key: row for row, key in enumerate(self._keys)}
-        return self._key_rows.get(key)
+        if self._key_rows is not None:
+            return self._key_rows.get(key)
+        return self._rows.index_of(self._keys, key)
 
     def _replace_rows(self, keys: list[Hashable], before: Mapping[Hashable, tuple[Cell, ...] | None]) -> None:
         """Rows came, went or moved: repaint only the screen rows whose contents differ, and
@@ -212,6 +214,7 @@ class LiveTable(Widget, can_focus=True):
                 view.refresh(layout=True)
             self.refresh(layout=True)
         marks = self._rows.marks
+        differ = []
         for row in range(self.top, self.top + self.visible_rows):
             old_key = old_keys[row] if row < len(old_keys) else _NO_ROW
             key = keys[row] if row < len(keys) else _NO_ROW
@@ -225,7 +228,13 @@ class LiveTable(Widget, can_focus=True):
                 or [c[:2] for c in shown] != [c[:2] for c in after]
                 or (old_key in marks) != (key in marks)
             ):
-                self.repaints += 1
+                differ.append(row)
+        self.repaints += len(differ)
+        if len(differ) * 2 > self.visible_rows:  # one refresh a column, not one a cell
+            for view in self._views:
+                view.refresh()
+        else:
+            for row in differ:
                 self._refresh_row(row, force=True)
         shown_at = self._row_of(current) if current is not None else None
         if shown_at is not None and self.cursor > 0:

@@ -7,6 +7,7 @@ same diff as a data update.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Hashable, Mapping, Sequence
 
 from cockpit.query import Query, Term, candidates, narrows, numbers_of, texts_of
@@ -18,6 +19,8 @@ Predicate = Callable[[Mapping[str, object], str], bool]
 
 Fields = Mapping[str, object] | None
 _MISSING = object()
+KEPT_ORDERS = 4
+"""Queries whose rows in order are kept (16,000 keys each, at most)."""
 KEPT_TERMS = 16
 """Terms whose matches are kept: each is a set of up to every row, and each is judged again for
 the rows every refresh changes, so the terms of long-finished filters must not pile up."""
@@ -63,7 +66,8 @@ class RowSet:
         self._texts: dict[str, dict[Hashable, tuple[str, ...]]] = {}
         self._numbers: dict[str, dict[Hashable, tuple[float, ...]]] = {}
         self._selected: dict[Term, set[Hashable]] = {}
-        self._order: tuple[Query, list[Hashable]] | None = None
+        self._orders: dict[Query, list[Hashable]] = {}
+        """The rows the last few queries kept, in order: erasing a character goes back to one."""
         self._position: dict[Hashable, int] | None = None
         self.display: dict[Hashable, tuple[Cell, ...]] = {}
         """Each row's cells as shown: a value within its column's deadband of what the row showed
@@ -155,7 +159,7 @@ class RowSet:
         for term, chosen in self._selected.items():
             chosen.difference_update(keys)
             chosen.update(term.select(part))
-        self._order = None
+        self._orders.clear()
 
     def _forget(self) -> None:
         """The rows changed: what was judged of them no longer holds."""
@@ -164,7 +168,7 @@ class RowSet:
         self._texts.clear()
         self._numbers.clear()
         self._selected.clear()
-        self._order = None
+        self._orders.clear()
         self._position = None
 
     # -- the rows a column at a time (cockpit.query.Columns) ---------------------------------
@@ -221,8 +225,10 @@ class RowSet:
 
     def _query_keys(self, query: Query) -> list[Hashable]:
         """The rows ``query`` keeps, in order, from each term's (cached) matches."""
-        if self._order is not None and self._order[0] == query:
-            return self._order[1]
+        keys = self._orders.pop(query, None)
+        if keys is not None:
+            self._orders[query] = keys  # the newest last
+            return keys
         sets = [self._matches(term) for term in query.terms]
         if not sets:
             keys = list(self.rows)
@@ -234,7 +240,9 @@ class RowSet:
                 if len(keep) * 8 > len(self.rows)
                 else self._ordered(keep)
             )
-        self._order = (query, keys)
+        if len(self._orders) >= KEPT_ORDERS:
+            del self._orders[next(iter(self._orders))]
+        self._orders[query] = keys
         return keys
 
     def _matches(self, term: Term) -> set[Hashable]:
@@ -256,6 +264,17 @@ class RowSet:
         """A few kept rows in the order given, without walking every row."""
         position = self._positions()
         return sorted(keep, key=position.__getitem__)
+
+    def index_of(self, keys: Sequence[Hashable], key: Hashable) -> int | None:
+        """Where ``key`` is in ``keys`` (what :meth:`shown` gave), or None: without building an
+        index of 16,000 keys for one lookup when they are in the order given."""
+        if self.sort_index is not None:
+            return keys.index(key) if key in self.rows and key in keys else None
+        position = self._positions()
+        if key not in position:
+            return None
+        at = bisect_left(keys, position[key], key=position.__getitem__)
+        return at if at < len(keys) and keys[at] == key else None
 
     def _positions(self) -> dict[Hashable, int]:
         if self._position is None:

@@ -95,3 +95,17 @@ def test_marks_leave_with_their_rows() -> None:
     assert table.load(rows({"a": 1.0, "b": 2.0})) is False
     assert table.load(rows({"a": 1.0})) is True
     assert table.marks == {"a"}
+
+
+def test_index_of_finds_a_shown_row_filtered_or_sorted_and_none_for_a_hidden_one() -> None:
+    table = RowSet(COLUMNS)
+    table.load(rows({"a1": 70.0, "b1": None, "a2": 85.0, "b2": 86.0, "b3": 60.0}))
+    for sort_index in (None, 2):
+        table.sort_index = sort_index
+        for text in ("", "tag:lab", "!tag:lab", "temp>65"):
+            query = parse_query(text)
+            table.predicate = None if not text else query.matches  # type: ignore[union-attr]
+            keys = table.shown()[0]
+            for key in ("a1", "b1", "a2", "b2", "b3", "gone"):
+                expected = keys.index(key) if key in keys else None
+                assert table.index_of(keys, key) == expected, (sort_index, text, key)
