@@ -78,6 +78,15 @@ async def test_connection_is_reused_across_cycles(tmp_path: Path) -> None:
         assert await engine.pool.connection("gpu-a") is first
         assert state.node("gpu-a").host.cpu_pct is not None
         assert len(state.history.values("gpu-a", 0, "util")) == 4
+        gpu, host = state.node("gpu-a").gpus[0], state.node("gpu-a").host
+        # Whole percentages (of the power limit for power), as the panes show them: 1 byte a point.
+        assert state.history.values("gpu-a", 0, "power_pct")[-1] == round(
+            100 * gpu.power_w / gpu.power_limit_w
+        )
+        assert state.history.values("gpu-a", 0, "mem")[-1] == round(gpu.mem_pct)
+        assert state.history.values("gpu-a", "cpu")[-1] == round(host.cpu_pct)
+        rings = [state.history.history.ring(("gpu-a", 0, m)) for m in ("util", "temp", "power_pct", "mem")]
+        assert [r.values.typecode for r in rings] == ["B"] * 4
     finally:
         await engine.close()
         await sim.stop()
