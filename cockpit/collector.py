@@ -17,9 +17,11 @@ in tests and benchmarks that run no app); it is back on, if it was on, when the 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 YOUNG = 10_000
 """New objects (allocations less frees) past which a due collection runs."""
@@ -81,4 +83,21 @@ def collect_if_due(keys_paused: bool = True, now: float | None = None) -> int | 
     _last = now
     if generation == 2:
         _last_full = now
+    if keys_paused and _trim is not None:
+        _trim(0)
     return generation
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None (another C library). Freed memory stays with the process
+    until the top of the heap is free; the JSON documents and readings of a cycle are freed in an
+    order that seldom leaves it so, and the trim gives the free pages back (~10 MB at 16,000
+    GPUs, measured, in about a millisecond)."""
+    try:
+        name = ctypes.util.find_library("c")
+        return ctypes.CDLL(name).malloc_trim if name else None  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_trim = _malloc_trim()

@@ -63,3 +63,23 @@ def test_a_due_collection_waits_for_the_keys_and_frees_cycles() -> None:
     finally:
         collector.release()
     assert gc.isenabled()
+
+
+def test_a_collection_once_the_keys_pause_gives_freed_memory_back(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    trims: list[int] = []
+    monkeypatch.setattr(collector, "_trim", trims.append)
+    collector.hold()
+    try:
+        now = time.monotonic() + 4 * collector.FULL_EVERY_S
+        assert collector.collect_if_due(True, now) is not None
+        assert trims == [0]
+        kept = [[] for _ in range(collector.OVERDUE + 1)]  # far too much new: collected during keys
+        assert collector.collect_if_due(False, now + 1) == 1
+        assert trims == [0], "not while keys are pressed"
+        del kept
+    finally:
+        collector.release()
+
+
+def test_the_trim_is_glibcs_here() -> None:
+    assert collector._trim is not None and collector._trim(0) in (0, 1)
