@@ -17,7 +17,6 @@ from pathlib import Path
 from cockpit import __version__
 from cockpit.config import Cluster, find_config, load_cluster
 from cockpit.recording_format import RecordingError
-from cockpit.sim.server import SimError
 from cockpit.yaml_source import ConfigError
 
 DEFAULT_THEME = "cockpit-dark"
@@ -406,12 +405,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.line, file=sys.stderr)
         return EXIT_USAGE
-    except (SimError, RecordingError) as exc:
+    except (*_sim_errors(), RecordingError) as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"cockpit: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _sim_errors() -> tuple[type[Exception], ...]:
+    """The simulator's error, if it ran: importing it for this ``except`` alone would load the
+    simulator and the SSH stack into every cockpit."""
+    server = sys.modules.get("cockpit.sim.server")
+    return (server.SimError,) if server is not None else ()
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-import asyncssh
-
 from cockpit.actions.audit import AuditError, AuditLog
 from cockpit.actions.catalog import refuse_if_read_only
 from cockpit.actions.lines import Lines, LineSink, pump
 from cockpit.actions.render import Invocation
+from cockpit.lazy_import import lazy_import
 from cockpit.sources.ssh import ConnectFailure, SshPool
+
+asyncssh = lazy_import("asyncssh")
 
 BulkSink = Callable[[Invocation, str, str], None]
 GRACE_S = 3.0
@@ -253,7 +254,9 @@ async def _complete(pumps: list[asyncio.Future[None]], exited: asyncio.Future[No
     await exited
 
 
-_LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError)
+def _lost() -> tuple[type[BaseException], ...]:
+    """The connection went away (a function: reading asyncssh's exceptions loads it)."""
+    return (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError)
 
 
 async def _run_remote(
@@ -270,11 +273,11 @@ async def _run_remote(
         await job.start()
     except asyncssh.ChannelOpenError as exc:
         return Outcome.FAILED, None, f"the node refused a new channel: {exc.reason}", 0
-    except (*_LOST, asyncssh.Error, OSError) as exc:
+    except (*_lost(), asyncssh.Error, OSError) as exc:
         return Outcome.UNREACHABLE, None, f"connection lost before the command started: {exc}", 0
     try:
         outcome, status, error = await _supervise(job, invocation, cancel)
-    except _LOST as exc:
+    except _lost() as exc:
         reason = getattr(exc, "reason", "") or str(exc) or type(exc).__name__
         outcome, status = Outcome.LOST, None
         error = f"connection lost mid-run ({reason}); the command may still be running on the node"

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
-
+from cockpit.lazy_import import lazy_import
 from cockpit.model import DownReason
+
+asyncssh = lazy_import("asyncssh")
 
 
 def known_hosts_host(host: str, port: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import random
 import socket
@@ -18,17 +19,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from cockpit.config import JUMP_SPEC_RE, Cluster, NodeConfig, expand_path
+from cockpit.lazy_import import lazy_import
 from cockpit.model import DownReason
 from cockpit.secrets import SecretError
 from cockpit.sources.hostkeys import HostKeyPolicy
 
-# asyncssh logs every exec request at INFO ("Command: ..."), rendered secrets included; it must
-# never say more than warnings, whatever level the rest of the process logs at.
-asyncssh.set_log_level(logging.WARNING)
-logging.getLogger("asyncssh").setLevel(logging.WARNING)
+asyncssh = lazy_import("asyncssh")
 
 MAX_OUTPUT = 4 * 1024 * 1024
 # AES-GCM first: with AES-NI it costs one library call per packet, where asyncssh's
@@ -120,24 +117,34 @@ class _Entry:
     """Shells that ended without answering; past two, polls fall back to one exec each."""
 
 
-class _Client(asyncssh.SSHClient):
-    def __init__(self, policy: HostKeyPolicy, entry: _Entry) -> None:
-        self._policy = policy
-        self._entry = entry
-        self._conn: asyncssh.SSHClientConnection | None = None
+@functools.cache
+def _client_class() -> type:
+    """The client class, made at the first connection (its base class loads asyncssh)."""
+    # asyncssh logs every exec request at INFO ("Command: ..."), rendered secrets included; it must
+    # never say more than warnings, whatever level the rest of the process logs at.
+    asyncssh.set_log_level(logging.WARNING)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        self._entry.host_key_refusal = self._policy.decide(host, addr, port, key)
-        return self._entry.host_key_refusal is None
+    class _Client(asyncssh.SSHClient):  # type: ignore[misc, name-defined]
+        def __init__(self, policy: HostKeyPolicy, entry: _Entry) -> None:
+            self._policy = policy
+            self._entry = entry
+            self._conn: asyncssh.SSHClientConnection | None = None
 
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        self._conn = conn
+        def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+            self._entry.host_key_refusal = self._policy.decide(host, addr, port, key)
+            return self._entry.host_key_refusal is None
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        # asyncssh reports this a turn later; by then the entry may hold a newer connection.
-        if self._entry.conn is self._conn:
-            self._entry.conn = None
-            self._entry.shell = None
+        def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+            self._conn = conn
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            # asyncssh reports this a turn later; by then the entry may hold a newer connection.
+            if self._entry.conn is self._conn:
+                self._entry.conn = None
+                self._entry.shell = None
+
+    return _Client
 
 
 def _classify(exc: BaseException, entry: _Entry, port: int) -> ConnectFailure:
@@ -285,7 +292,7 @@ class SshPool:
             options["agent_path"] = None
         async with asyncio.timeout(ssh.connect_timeout + 1):
             conn, _ = await asyncssh.create_connection(
-                lambda: _Client(self.policy, entry), target.host, **options
+                lambda: _client_class()(self.policy, entry), target.host, **options
             )
         return conn
 

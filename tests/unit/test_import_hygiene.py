@@ -54,3 +54,36 @@ def test_the_app_does_import_textual() -> None:
     code = "import sys, cockpit.app; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_a_cockpit_that_reads_only_prometheus_never_loads_the_ssh_stack(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """asyncssh and its cryptography (~15 MB) load at the first SSH connection or action, not
+    with the app: a Prometheus-only cockpit at 16,000 GPUs is measured against 300 MB."""
+    config = tmp_path / "cluster.yaml"
+    config.write_text("cluster: prom\nprometheus:\n  url: http://127.0.0.1:9\n  discover: {job: node}\n")
+    code = (
+        "import json, sys\n"
+        "import cockpit.cli, cockpit.app\n"
+        "from cockpit.app import CockpitApp, Options\n"
+        "from cockpit.config import load_cluster\n"
+        "from cockpit.engine import Engine\n"
+        f"cluster = load_cluster({str(config)!r})\n"
+        "CockpitApp(cluster, Options(start_engine=False)); Engine(cluster)\n"
+        "print(json.dumps([m for m in sys.modules if m.startswith('asyncssh.') or m.startswith('cryptography')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_a_lazy_module_loads_at_its_first_use_and_is_the_module() -> None:
+    code = (
+        "import json, sys\n"
+        "from cockpit.lazy_import import lazy_import\n"
+        "csv = lazy_import('csv')\n"
+        "before = '_csv' in sys.modules\n"
+        "reader = csv.reader\n"
+        "import csv as real\n"
+        "print(json.dumps([before, '_csv' in sys.modules, real is csv, lazy_import('csv') is csv]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [False, True, True, True]
