@@ -475,7 +475,7 @@ class Engine:
             util, temp, power, mem = found
             util.add(seq, gpu.util_pct)
             temp.add(seq, gpu.temp_c)
-            power.add(seq, _whole(_share(gpu.power_w, gpu.power_limit_w)))
+            power.add(seq, _whole(gpu.power_pct))
             mem.add(seq, _whole(gpu.mem_pct))
 
     def _all_nodes(self) -> list[NodeConfig]:
@@ -531,8 +531,3 @@ def _alert_order(alert: Alert) -> tuple[bool, float, str]:
 def _whole(value: float | None) -> float | None:
     """Rounded; None for no value or one that is not a number (inf would read back as a hole)."""
     return round(value) if value is not None and math.isfinite(value) else None
-
-
-def _share(value: float | None, limit: float | None) -> float | None:
-    """``value`` in percent of ``limit``; None without both."""
-    return None if value is None or not limit else 100 * value / limit

@@ -120,6 +120,13 @@ class GpuReading:
             return None
         return 100.0 * self.mem_used_mib / self.mem_total_mib
 
+    @property
+    def power_pct(self) -> float | None:
+        """Power drawn, in percent of the power limit; None without both."""
+        if self.power_w is None or not self.power_limit_w:
+            return None
+        return 100.0 * self.power_w / self.power_limit_w
+
 
 @dataclass(frozen=True, slots=True)
 class Container:

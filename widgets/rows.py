@@ -185,9 +185,7 @@ def short_gpu_name(name: str | None) -> str:
 
 
 def _of_limit(gpu: GpuReading) -> float | None:
-    if gpu.power_w is None:
-        return None
-    return 100 * gpu.power_w / gpu.power_limit_w if gpu.power_limit_w else gpu.power_w
+    return gpu.power_w if gpu.power_pct is None else gpu.power_pct
 
 
 def _history(state: ClusterState, node: str, index: int, metric: str) -> list[float | None]:
@@ -220,11 +218,16 @@ _VALUES: dict[float, float] = {}
 share a few thousand floats instead of holding ~1 million (24 bytes each, ~23 MB)."""
 
 
+def _one_of(table: dict[Any, Any], value: Any, bound: int) -> Any:
+    """The object ``table`` holds equal to ``value`` (``value`` itself the first time). Past
+    ``bound`` entries the table starts over: values that do not repeat cost no more than before."""
+    if len(table) > bound:
+        table.clear()
+    return table.setdefault(value, value)
+
+
 def _shared(values: list[float | None]) -> list[float | None]:
-    if len(_VALUES) > 65_536:  # a float32 ring's values need not repeat
-        _VALUES.clear()
-    shared = _VALUES.setdefault
-    return [None if v is None else shared(v, v) for v in values]
+    return [None if v is None else _one_of(_VALUES, v, 65_536) for v in values]
 
 
 def completed_buckets(
@@ -292,9 +295,7 @@ GPUs' rows, the model, utilisation and temperature, which dcgm-exporter reports 
 
 
 def _shared_cell(cell: Cell) -> Cell:
-    if len(_CELLS) > 100_000:  # a fleet whose values do not repeat: no worse than not sharing
-        _CELLS.clear()
-    return _CELLS.setdefault(cell, cell)
+    return _one_of(_CELLS, cell, 100_000)  # type: ignore[no-any-return]
 
 
 def _sparklines(state: ClusterState, node: str, index: int) -> tuple[str, str]:

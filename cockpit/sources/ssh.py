@@ -26,6 +26,10 @@ from cockpit.secrets import SecretError
 from cockpit.sources.hostkeys import HostKeyPolicy
 
 asyncssh = lazy_import("asyncssh")
+# asyncssh logs every exec request at INFO ("Command: ..."), rendered secrets included; it must
+# never say more than warnings, whatever level the rest of the process logs at. (Its logger is
+# the standard one of that name: setting it here does not load asyncssh.)
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 MAX_OUTPUT = 4 * 1024 * 1024
 # AES-GCM first: with AES-NI it costs one library call per packet, where asyncssh's
@@ -120,10 +124,6 @@ class _Entry:
 @functools.cache
 def _client_class() -> type:
     """The client class, made at the first connection (its base class loads asyncssh)."""
-    # asyncssh logs every exec request at INFO ("Command: ..."), rendered secrets included; it must
-    # never say more than warnings, whatever level the rest of the process logs at.
-    asyncssh.set_log_level(logging.WARNING)
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
     class _Client(asyncssh.SSHClient):  # type: ignore[misc, name-defined]
         def __init__(self, policy: HostKeyPolicy, entry: _Entry) -> None:
