@@ -89,7 +89,7 @@ class NodeDetailScreen(Screen[None]):
             header = self.query_one("#detail-summary", Static)
             text = node_header(state, node)
             if str(header.content) != text:
-                header.update(text)
+                header.update(text, layout=False)  # one line, full width (cockpit.tcss)
             tables = {
                 "gpus": detail_gpu_rows(state, node),
                 "procs": proc_rows(node),

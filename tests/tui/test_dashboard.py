@@ -101,6 +101,32 @@ def _with_cpu(state, cpu: float):
     return replace(state, nodes=(replace(state.nodes[0], host=host), *state.nodes[1:]), _index={})
 
 
+async def test_a_new_summary_line_does_not_lay_the_screen_out_again() -> None:
+    """The summary changes most cycles (power, counts); a layout of the whole screen for it cost a
+    30-80 ms frame at 16,000 GPU rows."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot)
+        screen = app.screen
+        before = str(screen.query_one("#summary").render())
+        layouts = []
+        for widget in screen.query("*"):
+
+            def spy(*regions, _widget=widget, _refresh=widget.refresh, **kwargs):  # type: ignore[no-untyped-def]
+                if kwargs.get("layout"):
+                    layouts.append(_widget)
+                return _refresh(*regions, **kwargs)
+
+            widget.refresh = spy  # type: ignore[method-assign]
+        state = sample_state()
+        hot = next(n for n in state.nodes if n.gpus)
+        gpus = (replace(hot.gpus[0], power_w=(hot.gpus[0].power_w or 0) + 500), *hot.gpus[1:])
+        nodes = tuple(replace(n, gpus=gpus) if n is hot else n for n in state.nodes)
+        await _with_state(pilot, replace(state, nodes=nodes, _index={}))
+        assert str(screen.query_one("#summary").render()) != before
+        assert layouts == []
+
+
 async def test_repaints_only_changes_that_matter() -> None:
     """Same state: nothing. CPU 41 -> 43 %: inside the deadband, nothing. 41 -> 47 %: one cell.
     41 -> 85 %: the severity changes, so it repaints whatever the distance."""
