@@ -31,6 +31,7 @@ from cockpit.prefs import Prefs
 from cockpit.recording import ActionRecord, Recorder
 from cockpit.replay import ReplaySource
 from cockpit.sanitize import clean
+from cockpit.sliced import Sliced
 from cockpit.state import ClusterState
 from screens.action_flow import ActionFlow
 from screens.dashboard import VIEWS, DashboardScreen
@@ -52,6 +53,9 @@ it arrived, whichever is sooner). At 16,000 GPU rows drawing a state takes a few
 milliseconds; a cursor move or a filter character queued behind it would wait that long, where the
 operator would rather see the data a quarter of a second later."""
 FELT_S = 0.03
+KEY_FRAME_S = 0.1
+"""A draw going on in slices pauses this long after each key, and until the screen was refreshed
+after it: the key's frame comes first (Textual's is a few hops and a timer away from the key)."""
 
 
 class StateUpdated(Message):
@@ -136,6 +140,8 @@ class CockpitApp(App[None]):
         self._waiting: tuple[ClusterState, float] | None = None
         """The newest state not drawn yet, and when the first of those waiting arrived."""
         self._waiting_timer: Timer | None = None
+        self._drawing: Sliced[None] | None = None
+        """A draw under way in slices, between keys (cockpit/sliced.py)."""
         self._draw_s = 0.0
         """How long drawing the last state took."""
         for theme in THEMES:
@@ -164,6 +170,7 @@ class CockpitApp(App[None]):
         cluster = await self.options.prepare() if self.options.prepare else self.cluster
         self.engine = Engine(cluster)
         self.engine.wait_for_keys = self._keys_paused
+        self.engine.between_slices = self._keys_first
         self.post_message(StateUpdated(self.engine.initial_state()))
         publish = self._publish
         if self.options.recorder is not None:
@@ -236,13 +243,13 @@ class CockpitApp(App[None]):
     def on_state_updated(self, message: StateUpdated) -> None:
         since = self._waiting[1] if self._waiting is not None else time.monotonic()
         self._waiting = (message.state, since)
-        if self._waiting_timer is None:  # else the timer draws it
+        if self._waiting_timer is None and self._drawing is None:  # else the timer or the draw does
             self._draw_waiting()
 
     def _draw_waiting(self) -> None:
         """Draw the newest state, unless keys are being pressed (:data:`KEYS_FIRST_S`)."""
         self._waiting_timer = None
-        if self._waiting is None:
+        if self._waiting is None or self._drawing is not None:
             return
         if not self.is_running:
             # Shutting down: Textual prunes the screens while this queue still drains the
@@ -256,11 +263,46 @@ class CockpitApp(App[None]):
             self._waiting_timer = self.set_timer(hold, self._draw_waiting)
             return
         self._waiting = None
-        self.dashboard.show_state(state)
+        if self.screen is not self.dashboard:
+            self.dashboard.show_state(state)  # kept for when it is shown again
+            self._drawn(state, 0.0)
+            return
+        draw = Sliced(self.dashboard.draw_steps(state))
+        if draw.run():
+            self._drawn(state, draw.spent)
+        else:
+            self._drawing = draw
+            self.run_worker(self._draw_rest(state, draw, now), group="draw", exit_on_error=False)
+
+    async def _draw_rest(self, state: ClusterState, draw: Sliced[None], started: float) -> None:
+        """The rest of a draw that did not fit in one slice (cockpit/sliced.py)."""
+        try:
+            await draw.finish(lambda: self._keys_first(started + state.refresh))
+        finally:
+            if not draw.done:
+                draw.close()
+            self._drawing = None
+        self._drawn(state, draw.spent)
+
+    async def _keys_first(self, until: float | None = None) -> None:
+        """Between two slices of work on this loop: a key's frame comes first. Waits until the
+        screen was refreshed after the last key and the keys paused :data:`KEY_FRAME_S`, or
+        until ``until`` (keys held down must not stop the data for long)."""
+        await asyncio.sleep(0)  # a key that came during the slice is taken now
+        while time.monotonic() - self._last_key < KEY_FRAME_S:
+            if until is not None and time.monotonic() > until:
+                return
+            key = self._last_key
+            await self.wait_for_refresh()
+            await asyncio.sleep(max(0.0, KEY_FRAME_S - (time.monotonic() - key)))
+
+    def _drawn(self, state: ClusterState, spent: float) -> None:
         if isinstance(self.screen, NodeDetailScreen):
             self.screen.show_state(state)
-        self._draw_s = time.monotonic() - now
+        self._draw_s = spent
         self._collect()  # what this state replaced, while the loop is busy anyway
+        if self._waiting is not None and self._waiting_timer is None:
+            self._draw_waiting()  # a state that arrived while this one was drawn in slices
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every failed worker lands here: one line to the operator, never a traceback."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, replace
 
 from cockpit.alerts import AlertTracker
@@ -31,6 +31,7 @@ from cockpit.model import (
 )
 from cockpit.scale_reader import ScaleReader
 from cockpit.service_graph import blocked_by
+from cockpit.sliced import Sliced
 from cockpit.sources import containers as docker
 from cockpit.sources.gpu_procs import parse_cgroups, parse_compute_apps, with_containers
 from cockpit.sources.http import ServiceProber
@@ -39,6 +40,8 @@ from cockpit.sources.ssh import CommandFailure, ConnectFailure, SshPool
 from cockpit.sources.units import parse_units
 from cockpit.state import ClusterState, History, HistoryView, NodeState, Ring
 
+NODES_PER_STEP = 32
+"""Nodes judged between two chances for the loop to take a key (about a millisecond)."""
 HISTORY_SECONDS = 15 * 60
 GPU_SERIES = ("util", "temp", "power_pct", "mem")
 """What each GPU's history keeps, in the order the engine writes it: percentages (of the power
@@ -120,6 +123,10 @@ class Engine:
         self.wait_for_keys: Callable[[], Awaitable[None]] | None = None
         """Awaited before the CPU-heavy work on this loop (reading Prometheus, building a state):
         the TUI holds it back while keys are being pressed."""
+        self.between_slices: Callable[[float], Awaitable[None]] | None = None
+        """Awaited between the slices of building a state (cockpit/sliced.py), with the
+        ``time.monotonic()`` after which it must not wait: at 16,000 GPUs a state is ~200 ms of
+        Python on the loop the keys need."""
 
     async def cycle(self, wait: float | None = None) -> ClusterState:
         """Start the polls not in flight; wait for all of them, or ``wait`` seconds at most."""
@@ -137,7 +144,11 @@ class Engine:
             await asyncio.wait(pending, timeout=wait)
         if self.wait_for_keys is not None:
             await self.wait_for_keys()
-        return self._build_state()
+        build = Sliced(self._state_steps())
+        until = time.monotonic() + self.cluster.refresh
+        while not build.run():
+            await (asyncio.sleep(0) if self.between_slices is None else self.between_slices(until))
+        return build.value  # type: ignore[return-value]
 
     def _start(self, key: str, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work, name=f"poll:{key}")
@@ -498,24 +509,37 @@ class Engine:
         return self.fleet.judge(gpus)
 
     def _build_state(self) -> ClusterState:
+        build = Sliced(self._state_steps())
+        while not build.run(1e9):
+            pass
+        return build.value  # type: ignore[return-value]
+
+    def _state_steps(self) -> Generator[None, None, ClusterState]:
+        """A new state, yielding every :data:`NODES_PER_STEP` nodes (see :attr:`between_slices`)."""
         self._seq += 1
         seq = self._seq
         now = self._clock()
-        nodes = tuple(self._any_node_state(node, now) for node in self._all_nodes())
-        for node in nodes:
-            self._record_history(node, seq)
+        nodes = []
+        for count, node in enumerate(self._all_nodes(), 1):
+            state_of = self._any_node_state(node, now)
+            self._record_history(state_of, seq)
+            nodes.append(state_of)
+            if not count % NODES_PER_STEP:
+                yield
+        judged = tuple(nodes)
         state = ClusterState(
             cluster=self.cluster.cluster,
             seq=seq,
             at=now,
-            nodes=nodes,
+            nodes=judged,
             history=HistoryView(self.history, seq),
             refresh=self.cluster.refresh,
             thresholds=self.cluster.thresholds,
             services=self._services,
             blocked_by=blocked_by(self.cluster.services, {r.name: r for r in self._services}),
-            fleet=self._judge_fleet(nodes),
+            fleet=self._judge_fleet(judged),
         )
+        yield
         alerts = self.alerts.update(state)
         if self.scale is not None:
             view = self.scale.view()

@@ -9,7 +9,7 @@ state is kept and drawn when the dashboard is shown again (no work for an invisi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -36,8 +36,17 @@ from widgets.fleet_rows import (
 )
 from widgets.live_table import LiveTable
 from widgets.log_pane import LogPane
-from widgets.rows import ALERT_COLUMNS, GPU_COLUMNS, NODE_COLUMNS, alert_rows, gpu_rows, node_rows, summary
+from widgets.rows import (
+    ALERT_COLUMNS,
+    GPU_COLUMNS,
+    NODE_COLUMNS,
+    alert_rows,
+    iter_gpu_rows,
+    iter_node_rows,
+    summary,
+)
 from widgets.scale_rows import POD_COLUMNS, SIGNAL_COLUMNS, pod_rows, signal_rows
+from widgets.table_model import Row
 from widgets.workload_rows import (
     CONTAINER_COLUMNS,
     SERVICE_COLUMNS,
@@ -48,6 +57,8 @@ from widgets.workload_rows import (
 )
 
 TOAST_EVERY = 30.0
+SLICE_ROWS = 16
+"""Rows built and fed between two chances for the app to take a key (a millisecond or two)."""
 SIDE_SERVICES_MIN_WIDTH = 170
 """From this width the services pane sits beside the lower view instead of being one of them."""
 VIEWS = {
@@ -114,6 +125,9 @@ class DashboardScreen(Screen[None]):
         """The table the open filter line applies to (focus moves to the line while it is open)."""
         self._services = {s.name: s for s in services}
         self._pending: ClusterState | None = None
+        self._draws = 0
+        """Draws started, and the number of the last one shown (:meth:`draw_steps`)."""
+        self._drawn = 0
         self.state: ClusterState | None = None
         self._critical: set[tuple[str, str]] = set()
         self._unannounced: list[Alert] = []
@@ -170,6 +184,35 @@ class DashboardScreen(Screen[None]):
         self.notify(text, title="critical", severity="error", timeout=10, markup=False)
 
     def _draw(self, state: ClusterState) -> None:
+        for _ in self.draw_steps(state):
+            pass
+
+    def draw_steps(self, state: ClusterState) -> Iterator[None]:
+        """Draw ``state``, yielding every :data:`SLICE_ROWS` rows: at 16,000 GPUs building and
+        loading the rows that changed takes a few hundred milliseconds, and the app draws in
+        slices between keys (cockpit/app.py). Nothing on screen changes until the last step,
+        which shows every table at once, in one frame. A draw that finishes after a later one
+        started and finished is dropped."""
+        self._draws += 1
+        ticket = self._draws
+        view = self.view
+        loads = []
+        for key, rows in (
+            ("alerts", alert_rows(state)),
+            ("nodes", iter_node_rows(state)),
+            (view, self._view_rows(state, view)),
+        ):
+            table = self.query_one(f"#{key}", LiveTable)
+            loading = table.start_load()
+            for count, row in enumerate(rows, 1):
+                loading.feed(row)
+                if not count % SLICE_ROWS:
+                    yield
+            yield from loading.prejudge()
+            loads.append((table, loading))
+        if ticket < self._drawn:
+            return
+        self._drawn = ticket
         self._announce(state)
         self.state = state
         with self.app.batch_update():
@@ -178,9 +221,10 @@ class DashboardScreen(Screen[None]):
             if str(header.content) != text:
                 header.update(text, layout=False)  # one line, full width (cockpit.tcss): a new layout
                 # of the whole screen for each state cost a frame of 30-80 ms at 16,000 GPU rows
-            self.query_one("#alerts", LiveTable).reconcile(alert_rows(state))
-            self.query_one("#nodes", LiveTable).reconcile(node_rows(state))
-            self._draw_view(state, self.view)
+            for table, loading in loads:
+                table.take(loading)
+            if self.view != view:  # switched while the rows were built
+                self._draw_view(state, self.view)
             self._draw_side(state)
 
     def _draw_side(self, state: ClusterState) -> None:
@@ -194,21 +238,22 @@ class DashboardScreen(Screen[None]):
 
     def _draw_view(self, state: ClusterState, view: str) -> None:
         """Only the view on screen is drawn; the others catch up when shown."""
+        self.query_one(f"#{view}", LiveTable).reconcile(self._view_rows(state, view))
+
+    def _view_rows(self, state: ClusterState, view: str) -> Iterable[Row]:
         if view == "gpus":
-            rows = gpu_rows(state)
-        elif view == "containers":
-            rows = container_rows(state)
-        elif view == "units":
-            rows = unit_rows(state)
-        elif view in ("peers", "instances", "cost"):
-            rows = self._fleet_rows(state, view)
-        elif view == "signals":
-            rows = signal_rows(state)
-        elif view == "pods":
-            rows = pod_rows(state)
-        else:
-            rows = service_rows(state, self._services)
-        self.query_one(f"#{view}", LiveTable).reconcile(rows)
+            return iter_gpu_rows(state)
+        if view == "containers":
+            return container_rows(state)
+        if view == "units":
+            return unit_rows(state)
+        if view in ("peers", "instances", "cost"):
+            return self._fleet_rows(state, view)
+        if view == "signals":
+            return signal_rows(state)
+        if view == "pods":
+            return pod_rows(state)
+        return service_rows(state, self._services)
 
     @staticmethod
     def _fleet_rows(state: ClusterState, view: str) -> list:  # type: ignore[type-arg]

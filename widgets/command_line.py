@@ -54,6 +54,14 @@ class LineInput(Input):
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
+    # Priority: a plain binding runs only once the key has gone down to the focused widget and
+    # bubbled back up to the app, a queue hop per widget (~20 ms more than a typed character,
+    # which the Input takes on the way down). Erasing is as common as typing in a live filter.
+    BINDINGS = [
+        Binding("backspace", "delete_left", "Delete character left", show=False, priority=True),
+        Binding("delete,ctrl+d", "delete_right", "Delete character right", show=False, priority=True),
+    ]
+
     def watch_value(self, value: str) -> None:
         # At once, not through Input.Changed: that message arrives a loop turn or two later, and
         # the screen would draw the echoed character alone, then the filtered rows a frame

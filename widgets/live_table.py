@@ -14,7 +14,7 @@ rows whose contents differ. Marks (``space``) are kept by key while the row exis
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -27,11 +27,13 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from widgets.column_view import ColumnView
-from widgets.row_set import Predicate, RowSet
+from widgets.row_set import Loading, Predicate, RowSet
 from widgets.table_model import CLASSES, SORT_ARROWS, Cell, Column, Row, fit, header_text
 
 _NO_ROW = object()
 """Past the last row shown."""
+STRIPS_KEPT = 4096
+"""Distinct cells whose strips are kept (a few screens' worth at 160x50)."""
 
 
 class LiveTable(Widget, can_focus=True):
@@ -58,13 +60,16 @@ class LiveTable(Widget, can_focus=True):
     COMPONENT_CLASSES = {"live-table--header", "live-table--cursor", "live-table--marked"} | {
         f"live-table--{name}" for name in CLASSES if name
     }
+    # Moving is priority: a plain binding runs only after the key has gone down to the table and
+    # bubbled back up to the app, a queue hop per widget between them (~20 ms with a state
+    # being drawn between keys). The table holds focus only when no prompt or modal does.
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, priority=True),
+        Binding("down,j", "cursor(1)", "Down", show=False, priority=True),
+        Binding("pageup", "page(-1)", "Page up", show=False, priority=True),
+        Binding("pagedown", "page(1)", "Page down", show=False, priority=True),
+        Binding("home", "jump(0)", "First", show=False, priority=True),
+        Binding("end", "jump(-1)", "Last", show=False, priority=True),
         Binding("enter", "select", "Open", show=False),
         Binding("space", "toggle_mark", "Mark row", show=False, id="table.mark"),
         Binding("less_than_sign", "sort(-1)", "Sort by previous column", show=False, id="table.sort_prev"),
@@ -129,6 +134,10 @@ class LiveTable(Widget, can_focus=True):
         self._key_rows: dict[Hashable, int] | None = None
         """Each shown key's row, built when first needed after the rows last came, went or moved."""
         self._styles: dict[str, Style] = {}
+        self._strips: dict[tuple[str, Style, int, str], Strip] = {}
+        """One strip per distinct cell drawn: Textual keeps what it derives from a strip (its
+        colours filtered, cropped, divided at the column's edge) in the strip itself, so a cell
+        drawn again, as a filter keystroke shows rows shown a moment ago, costs a lookup."""
         self._views: list[ColumnView] = []
         self.repaints = 0
         """Cells refreshed since start; tests and benchmarks read it."""
@@ -163,10 +172,22 @@ class LiveTable(Widget, can_focus=True):
     def cells(self, key: Hashable) -> tuple[Cell, ...]:
         return self._cells[key] if key in self._cells else self._rows.cells(key)
 
-    def reconcile(self, rows: Sequence[Row | tuple[Hashable, tuple[Cell, ...]]]) -> None:
+    def reconcile(self, rows: Iterable[Row | tuple[Hashable, tuple[Cell, ...]]]) -> None:
         """Make the table show ``rows`` (filtered, and in this order unless sorted), repainting
         only what differs. A row is ``(key, cells)`` or a :class:`Row` with filter fields."""
-        if self._rows.load(rows):
+        loading = self.start_load()
+        for row in rows:
+            loading.feed(row)
+        self.take(loading)
+
+    def start_load(self) -> Loading:
+        """:meth:`reconcile` in steps: feed the rows (between keys), then :meth:`take` them.
+        (Not ``loading``: that is Textual's reactive for a widget's loading indicator.)"""
+        return self._rows.start_load()
+
+    def take(self, loading: Loading) -> None:
+        """Show the rows ``loading`` was fed, as :meth:`reconcile` does."""
+        if loading.take():
             self.post_message(self.MarksChanged(self, self.marked))
         self._show()
 
@@ -290,7 +311,7 @@ class LiveTable(Widget, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._styles.clear()
+        self._styles.clear()  # the strips kept are by style: new colours find none of them
         for view in self._views:
             view.refresh()
 
@@ -344,8 +365,14 @@ class LiveTable(Widget, can_focus=True):
         if cls:
             # After the cursor, so a hot GPU stays red on the highlighted row.
             style = style + self._style(cls)
-        body = fit(text, width - 1, view.column.align) + " "
-        return Strip([Segment(body, style)], width)
+        found = (text, style, width, view.column.align)
+        strip = self._strips.get(found)
+        if strip is None:
+            if len(self._strips) > STRIPS_KEPT:
+                self._strips.clear()
+            body = fit(text, width - 1, view.column.align) + " "
+            strip = self._strips[found] = Strip([Segment(body, style)], width)
+        return strip
 
     # -- cursor and scrolling ---------------------------------------------------------------
     def on_focus(self) -> None:

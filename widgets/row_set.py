@@ -8,7 +8,7 @@ same diff as a data update.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 from cockpit.query import Query, Term, candidates, narrows, numbers_of, texts_of
 from cockpit.sanitize import clean
@@ -22,6 +22,7 @@ _MISSING = object()
 KEPT_ORDERS = 4
 """Queries whose rows in order are kept (16,000 keys each, at most)."""
 KEPT_TERMS = 16
+TERMS_ACROSS_LOADS = 4
 """Terms whose matches are kept: each is a set of up to every row, and each is judged again for
 the rows every refresh changes, so the terms of long-finished filters must not pile up."""
 
@@ -76,75 +77,67 @@ class RowSet:
         """What each row whose :attr:`display` changed since :meth:`shown` last ran showed before
         (None: the row is new)."""
 
-    def load(self, rows: Sequence[Row | tuple[Hashable, tuple[Cell, ...]]]) -> bool:
+    def load(self, rows: Iterable[Row | tuple[Hashable, tuple[Cell, ...]]]) -> bool:
         """Take the full new contents; True when a marked row went away (marks changed)."""
-        old_rows, old_given = self.rows, self._given
-        new_rows: dict[Hashable, tuple[tuple[Cell, ...], Fields]] = {}
-        given: dict[Hashable, object] = {}
-        changed: list[Hashable] = []
+        loading = self.start_load()
         for row in rows:
-            key = row[0]
-            before = old_given.get(key, _MISSING)
-            if before is row or (before is not _MISSING and before == row):
-                new_rows[key] = old_rows[key]
-            else:
-                changed.append(key)
-                cells = row[1]
-                if before is not _MISSING and len(before[1]) == len(cells):  # type: ignore[index]
-                    # A cell that is the very object given last time (a row whose sparklines
-                    # moved) keeps its cleaned form.
-                    cleaned = old_rows[key][0]
-                    cells = tuple(
-                        c if new is old else _clean(new)
-                        for new, old, c in zip(cells, before[1], cleaned, strict=True)  # type: ignore[index]
-                    )
-                else:
-                    cells = tuple(_clean(cell) for cell in cells)
-                new_rows[key] = (cells, row[2] if len(row) > 2 else None)  # type: ignore[misc]
-            given[key] = row
-        self.rows, self._given = new_rows, given
+            loading.feed(row)
+        return loading.take()
+
+    def start_load(self) -> Loading:
+        """A load a row at a time: fed between keys, taken in one step (:class:`Loading`)."""
+        return Loading(self)
+
+    def _took(self, loading: Loading) -> bool:
+        """The rows ``loading`` was fed are the contents now (see :meth:`load`)."""
+        if self._given is not loading.old_given:  # another load ran meanwhile: theirs is stale
+            return self.load(list(loading.given.values()))
+        old_rows, new_rows, changed = self.rows, loading.rows, loading.changed
+        self.rows, self._given = new_rows, loading.given
         if len(new_rows) != len(old_rows) or list(new_rows) != list(old_rows):  # rows came, went or moved
             self._forget()
-            self._redisplay(set(changed))
+            self._redisplay(loading.shown)
         elif changed:
-            self._rejudge(changed)
-            for key in changed:
-                self._show_cells(key, self.display[key])
+            self._rejudge(changed, loading.part)
+            display = self.display
+            for key, new in loading.shown.items():
+                self._show_cells(key, display[key], new)
         if self.marks.issubset(self.rows):
             return False
         self.marks &= self.rows.keys()
         return True
 
-    def _show_cells(self, key: Hashable, old: tuple[Cell, ...] | None) -> None:
-        """The row ``key`` changed: what it shows now, given that it showed ``old``."""
-        new = self._merged(old, self.rows[key][0])
+    def _show_cells(self, key: Hashable, old: tuple[Cell, ...] | None, new: tuple[Cell, ...]) -> None:
+        """The row ``key`` shows ``new`` (:meth:`_merged` with ``old``, what it showed)."""
         if new is not old:
             self._before.setdefault(key, old)
         self.display[key] = new
 
-    def _redisplay(self, changed: set[Hashable]) -> None:
+    def _redisplay(self, shown: Mapping[Hashable, tuple[Cell, ...]]) -> None:
         """Rows came, went or moved: the display follows the rows given, in their order."""
         old_display, before = self.display, self._before
         self.display = {}
         for key in self.rows:
             old = old_display.get(key)
-            if old is None or key in changed:
-                self._show_cells(key, old)
+            if key in shown:
+                self._show_cells(key, old, shown[key])
             else:
-                self.display[key] = old
+                self.display[key] = old  # type: ignore[assignment]  # unchanged rows were shown
         for key in list(before):
             if key not in self.display:
                 del before[key]
 
-    def _rejudge(self, keys: list[Hashable]) -> None:
+    def _rejudge(self, keys: list[Hashable], part: RowSet | None = None) -> None:
         """Some rows changed, none came, went or moved: judge only those again. A refresh at 16,000
         GPUs changes a fifth of the rows; judging every row again made the next filter keystroke
-        wait for the whole table."""
+        wait for the whole table. ``part`` holds the changed rows, perhaps judged already
+        (:meth:`Loading.prejudge`). Only the terms still likely to be asked about are kept
+        (:meth:`_terms_kept`): judging ten old ones again was most of a draw's last step."""
         if len(keys) * 2 > len(self.rows):
             self._forget()
             return
-        part = RowSet(self.columns)
-        part.rows = {key: self.rows[key] for key in keys}
+        if part is None:
+            part = self._part(keys)
         if self._text is not None:
             self._text.update(part.text())
         for caches, judge in (
@@ -156,10 +149,29 @@ class RowSet:
                 for key in keys:
                     values.pop(key, None)
                 values.update(judge(name))
+        kept = self._terms_kept()
+        for term in [t for t in self._selected if t not in kept]:
+            del self._selected[term]
         for term, chosen in self._selected.items():
             chosen.difference_update(keys)
-            chosen.update(term.select(part))
+            chosen.update(part._selected[term] if term in part._selected else term.select(part))
         self._orders.clear()
+
+    def _part(
+        self, keys: Iterable[Hashable], rows: Mapping[Hashable, tuple[tuple[Cell, ...], Fields]] | None = None
+    ) -> RowSet:
+        """A row set of just ``keys`` (from ``rows``, or this one's), to judge them alone."""
+        part = RowSet(self.columns)
+        source = self.rows if rows is None else rows
+        part.rows = {key: source[key] for key in keys}
+        return part
+
+    def _terms_kept(self) -> set[Term]:
+        """The terms of the filter now, and the newest :data:`TERMS_ACROSS_LOADS` others."""
+        query = getattr(self.predicate, "__self__", None)
+        kept = set(query.terms) if isinstance(query, Query) else set()
+        newest = list(self._selected)[-TERMS_ACROSS_LOADS:]
+        return kept | set(newest)
 
     def _forget(self) -> None:
         """The rows changed: what was judged of them no longer holds."""
@@ -335,3 +347,73 @@ class RowSet:
         present = [(v, k) for v, k in ranked if v is not None]
         present.sort(key=lambda pair: pair[0], reverse=self.reverse)
         return [k for _, k in present] + [k for v, k in ranked if v is None]
+
+
+class Loading:
+    """One load of a :class:`RowSet`, a row at a time: at 16,000 rows, cleaning the changed rows'
+    cells and merging them with what they showed is tens of milliseconds, fed in slices between
+    keys. Nothing a key reads changes until :meth:`take`, which is quick."""
+
+    def __init__(self, rows: RowSet) -> None:
+        self._set = rows
+        self.old_given = rows._given
+        self._old_rows = rows.rows
+        self._display = rows.display
+        self.rows: dict[Hashable, tuple[tuple[Cell, ...], Fields]] = {}
+        self.given: dict[Hashable, object] = {}
+        self.changed: list[Hashable] = []
+        self.shown: dict[Hashable, tuple[Cell, ...]] = {}
+        """What each changed row will show (merged with what it shows now)."""
+        self.part: RowSet | None = None
+        """The changed rows, judged ahead by :meth:`prejudge`."""
+
+    def feed(self, row: Row | tuple[Hashable, tuple[Cell, ...]]) -> None:
+        key = row[0]
+        before = self.old_given.get(key, _MISSING)
+        if before is row or (before is not _MISSING and before == row):
+            self.rows[key] = cells_fields = self._old_rows[key]
+            if key in self.shown:  # a key given twice: the last one counts
+                self.shown[key] = self._set._merged(self._display.get(key), cells_fields[0])
+        else:
+            self.changed.append(key)
+            cells = row[1]
+            if before is not _MISSING and len(before[1]) == len(cells):  # type: ignore[index]
+                # A cell that is the very object given last time (a row whose sparklines
+                # moved) keeps its cleaned form.
+                cleaned = self._old_rows[key][0]
+                cells = tuple(
+                    c if new is old else _clean(new)
+                    for new, old, c in zip(cells, before[1], cleaned, strict=True)  # type: ignore[index]
+                )
+            else:
+                cells = tuple(_clean(cell) for cell in cells)
+            self.rows[key] = (cells, row[2] if len(row) > 2 else None)  # type: ignore[misc]
+            self.shown[key] = self._set._merged(self._display.get(key), cells)
+        self.given[key] = row
+
+    def prejudge(self) -> Iterator[None]:
+        """Judge the changed rows for what the filter caches hold now, yielding between caches:
+        the judging :meth:`take` would do (tens of milliseconds at 16,000 rows). What a key
+        adds meanwhile is judged at :meth:`take`."""
+        rows = self._set
+        if len(self.changed) * 2 > len(self.rows):
+            return  # most rows: take() forgets the caches instead
+        part = self.part = rows._part(self.changed, self.rows)
+        if rows._text is not None:
+            part.text()
+            yield
+        for names, judge in (
+            (rows._found, part._first),
+            (rows._texts, part.texts),
+            (rows._numbers, part.numbers),
+        ):
+            for name in list(names):
+                judge(name)
+                yield
+        for term in rows._terms_kept():
+            part._selected[term] = term.select(part)
+            yield
+
+    def take(self) -> bool:
+        """The rows fed are the contents now; True when a marked row went away."""
+        return self._set._took(self)

@@ -9,7 +9,7 @@ import functools
 import math
 import weakref
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cockpit import rules
@@ -143,9 +143,13 @@ _NODE_ROWS: _Kept = weakref.WeakKeyDictionary()
 
 
 def node_rows(state: ClusterState) -> list[Row]:
-    """As :func:`gpu_rows`: a node whose inputs (readings, status, age cell) are unchanged keeps its row."""
+    return list(iter_node_rows(state))
+
+
+def iter_node_rows(state: ClusterState) -> Iterator[Row]:
+    """As :func:`iter_gpu_rows`: a node whose inputs (readings, status, age cell) are unchanged
+    keeps its row."""
     cache = _kept_rows(_NODE_ROWS, state)
-    rows: list[Row] = []
     fresh: dict[str, tuple[tuple[object, ...], Row]] = {}
     for node in state.nodes:
         host = node.host
@@ -158,9 +162,8 @@ def node_rows(state: ClusterState) -> list[Row]:
         else:
             row = Row(node.name, node_row(node, state), node_fields(node))
         fresh[node.name] = (inputs, row)
-        rows.append(row)
+        yield row
     _NODE_ROWS[state.history.history] = (state.thresholds, fresh)
-    return rows
 
 
 def node_fields(node: NodeState) -> dict[str, object]:
@@ -313,13 +316,17 @@ _GPU_ROWS: _Kept = weakref.WeakKeyDictionary()
 
 
 def gpu_rows(state: ClusterState) -> list[Row]:
+    return list(iter_gpu_rows(state))
+
+
+def iter_gpu_rows(state: ClusterState) -> Iterator[Row]:
     """At 16,000 GPUs building every row costs most of a second, and most cycles repeat the last
     scrape: a node whose GPU readings, status, tags and sparkline bucket are unchanged keeps its
     rows, and within a node that changed, so does each GPU that did not (the same objects, so the
-    table skips them by identity too)."""
+    table skips them by identity too). A generator, so the screen can build them a slice at a
+    time between keys; what was built is kept for the next state once the last row is taken."""
     cache = _kept_rows(_GPU_ROWS, state)
     per = spark_cycles(state)
-    rows: list[Row] = []
     fresh: dict[str, tuple[tuple[object, ...], list[Row], _GpuCache]] = {}
     for node in state.nodes:
         if not node.gpus:
@@ -329,7 +336,7 @@ def gpu_rows(state: ClusterState) -> list[Row]:
         kept_node = cache.get(node.name)
         if kept_node is not None and kept_node[0] == head:
             fresh[node.name] = kept_node
-            rows.extend(kept_node[1])
+            yield from kept_node[1]
             continue
         kept_gpus = kept_node[2] if kept_node is not None else {}
         node_rows: list[Row] = []
@@ -349,9 +356,8 @@ def gpu_rows(state: ClusterState) -> list[Row]:
             built[gpu.index] = (inputs, bucket, row)
             node_rows.append(row)
         fresh[node.name] = (head, node_rows, built)
-        rows.extend(node_rows)
+        yield from node_rows
     _GPU_ROWS[state.history.history] = (state.thresholds, fresh)
-    return rows
 
 
 def gpu_fields(node: NodeState, gpu: GpuReading) -> dict[str, object]:

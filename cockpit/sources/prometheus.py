@@ -126,11 +126,7 @@ class PrometheusSource:
 
     async def read(self, node_names: Iterable[str], aliases: Mapping[str, str] | None = None) -> PromReading:
         """Everything for one cycle; ``aliases`` maps other label values (a node's host) to names."""
-        # ~300,000 containers a cycle (JSON objects, label dicts, series tuples) that reference
-        # counting alone frees: with the collector on they set off young and full collections that
-        # doubled the decode and parse time.
-        with collector.paused():
-            return await self._read(node_names, aliases)
+        return await self._read(node_names, aliases)
 
     async def _read(self, node_names: Iterable[str], aliases: Mapping[str, str] | None) -> PromReading:
         at = self.clock()
@@ -196,6 +192,8 @@ class PrometheusSource:
         reading = await asyncio.to_thread(
             self._map, at, names, aliases, found, panel_answers, answers[-1], errors, boards
         )
+        if matcher is None:  # a full read: every target's series, mapped anew
+            collector.promote()
         self._last = reading
         return reading
 
@@ -218,19 +216,23 @@ class PrometheusSource:
         """One query's series, or a one-line error; ``up`` failing raises (Prometheus is down).
         A fast GPU value comes back already digested into boards (:meth:`FreshTargets.digest_boards`)."""
         try:
-            found = m.parse_query(await self.query(promql), f"prometheus:{key}")
+            doc = await self.query(promql)
+            with collector.paused():
+                found = m.parse_query(doc, f"prometheus:{key}")
+                del doc
         except _Failed as exc:
             if key == "up":
                 raise
             return ProbeError(f"prometheus:{key}", str(exc))
         if key in _BOARD_KEYS and not isinstance(found, ProbeError):
-            return self._fresh.digest_boards(found, self._gpu_label)
+            with collector.paused():
+                return self._fresh.digest_boards(found, self._gpu_label)
         return found
 
     def _map(self, *args: Any) -> PromReading:
         """:meth:`_map_locked`, one at a time: a cycle the engine timed out leaves its mapping
         running in its thread, and the next one waits for it rather than share the memos."""
-        with self._map_lock:
+        with self._map_lock, collector.paused():
             return self._map_locked(*args)
 
     def _map_locked(
@@ -384,7 +386,13 @@ class PrometheusSource:
         if len(body) > MAX_BODY:
             raise _Failed(f"answer too large ({len(body) // 1048576} MiB)")
         try:
-            doc = json.loads(body)
+            # ~300,000 containers at 16,000 GPUs (JSON objects, label dicts, series tuples) that
+            # reference counting alone frees: with the collector on they set off young
+            # collections that doubled the decode and parse time. Paused for these synchronous
+            # steps only: across a whole read (seconds, awaiting Prometheus) the screen's own
+            # garbage piled up and the collection that finally ran blocked keys for 0.6 s.
+            with collector.paused():
+                doc = json.loads(body)
         except ValueError:
             raise _Failed(f"HTTP {status}, not JSON (is {self.config.url} a Prometheus?)") from None
         if status >= 400 and not (isinstance(doc, dict) and doc.get("status") == "error"):

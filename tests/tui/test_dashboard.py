@@ -463,9 +463,9 @@ async def test_keys_come_first_when_drawing_a_state_is_slow(monkeypatch: pytest.
 
 
 async def test_the_collector_runs_after_a_draw_and_never_in_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A young collection at 16,000 GPUs is ~50 ms: while the app runs, allocation sets none off;
-    the app collects after drawing a state, or from a timer once the keys pause, and hands the
-    collector back when it exits."""
+    """A middle collection at 16,000 GPUs is 50-150 ms: while the app runs, allocation sets off
+    young ones only; the app runs the others after drawing a state, or from a timer once the keys
+    pause, and hands the collector back as it was when it exits."""
     import gc
 
     from cockpit import app as app_module
@@ -480,8 +480,9 @@ async def test_the_collector_runs_after_a_draw_and_never_in_a_key(monkeypatch: p
 
     monkeypatch.setattr(app_module.collector, "collect_if_due", spy)
     app = make_app()
+    thresholds = gc.get_threshold()
     async with app.run_test(size=(120, 40)) as pilot:
-        assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_threshold() == (collector.YOUNG, collector._NEVER, collector._NEVER)
         collected.clear()
         await _with_state(pilot, sample_state(nodes=2))
         assert collected, "nothing collected after a draw"
@@ -493,7 +494,7 @@ async def test_the_collector_runs_after_a_draw_and_never_in_a_key(monkeypatch: p
             await pilot.pause(0.1)
         first = next(at for paused, at in collected if paused)
         assert first - pressed >= app_module.KEYS_FIRST_S * 0.9, "collected before the keys paused"
-    assert gc.isenabled(), "the collector was not handed back"
+    assert gc.isenabled() and gc.get_threshold() == thresholds, "the collector was not handed back"
 
 
 async def test_a_view_key_and_a_filter_typed_ahead_filter_that_view() -> None:
@@ -514,3 +515,66 @@ async def test_a_view_key_and_a_filter_typed_ahead_filter_that_view() -> None:
         assert dashboard._filters == {"gpus": "hyg"}, dashboard._filters
         assert dashboard.query_one("#gpus", LiveTable).filtered
         assert not dashboard.query_one("#nodes", LiveTable).filtered
+
+
+async def _until(pilot, check) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.01)
+
+
+def _gate_slices(app: CockpitApp, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """A step a row, a slice a step, and the slices wait for the returned event (as for keys)."""
+    from cockpit import sliced
+    from screens import dashboard
+
+    gate = asyncio.Event()
+
+    async def between(until: float | None = None) -> None:
+        await gate.wait()
+
+    monkeypatch.setattr(sliced, "SLICE_S", 0.0)
+    monkeypatch.setattr(dashboard, "SLICE_ROWS", 1)
+    monkeypatch.setattr(app, "_keys_first", between)
+    return gate
+
+
+async def test_a_state_drawn_in_slices_lets_keys_through_and_shows_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 16,000 GPUs a state takes a few hundred milliseconds to draw; drawn in slices, a key
+    that arrives meanwhile is handled at once, and the new state appears in one step when the
+    draw ends (a small state is drawn in many slices here)."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, _with_cpu(sample_state(), 41.0))
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        assert nodes.cells("hydra-ai")[4][0] == "41%"
+        gate = _gate_slices(app, monkeypatch)
+        app.post_message(StateUpdated(_with_cpu(sample_state(), 97.0)))
+        await _until(pilot, lambda: app._drawing is not None)  # a draw going on in slices
+        await pilot.press("j")
+        assert nodes.cursor == 1, "the key did not wait for the draw"
+        assert nodes.cells("hydra-ai")[4][0] == "41%", "nothing shows before the draw ends"
+        gate.set()
+        await _until(pilot, lambda: app._drawing is None)
+        assert nodes.cells("hydra-ai")[4][:2] == ("97%", "critical")
+        assert app.dashboard.state is not None and app.dashboard.state.node("hydra-ai").host.cpu_pct == 97.0
+        assert nodes.cursor == 1
+
+
+async def test_a_draw_in_slices_overtaken_by_a_newer_one_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _with_state(pilot, _with_cpu(sample_state(), 41.0))
+        nodes = app.screen.query_one("#nodes", LiveTable)
+        gate = _gate_slices(app, monkeypatch)
+        app.post_message(StateUpdated(_with_cpu(sample_state(), 60.0)))
+        await _until(pilot, lambda: app._drawing is not None)
+        app.dashboard.show_state(_with_cpu(sample_state(), 80.0))  # drawn at once (a screen resumed)
+        assert nodes.cells("hydra-ai")[4][0] == "80%"
+        gate.set()
+        await _until(pilot, lambda: app._drawing is None)
+        assert nodes.cells("hydra-ai")[4][0] == "80%", "the older state must not replace the newer"

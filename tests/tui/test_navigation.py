@@ -282,6 +282,50 @@ async def test_a_cursor_move_repaints_two_rows_not_the_table() -> None:
         assert rows == {1, 2}, "the rows below the header that the cursor left and entered"
 
 
+async def test_moving_and_erasing_keys_run_as_they_arrive_not_after_a_round_trip() -> None:
+    """A plain binding runs only after the key went down to the focused widget and bubbled back
+    up to the app, a queue hop per widget: with a state being drawn between keys, ~20 ms more.
+    The table's moves and the prompt's erase are priority bindings: the app sees the key once."""
+    from textual import events
+
+    class CountingApp(NavApp):
+        seen: list[str] = []
+
+        async def on_event(self, event: events.Event) -> None:
+            if isinstance(event, events.Key):
+                self.seen.append(event.key)
+            await super().on_event(event)
+
+    app = CountingApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("j", "pagedown", "home")
+        assert app.table.cursor == 0 and app.seen == ["j", "pagedown", "home"]
+        await pilot.press("slash", "x", "y")
+        app.seen.clear()
+        await pilot.press("backspace")
+        assert app.line.input.value == "x"
+        assert app.seen == ["backspace"]
+
+
+async def test_a_cell_drawn_again_is_the_same_strip_until_the_theme_changes() -> None:
+    """Textual keeps what it derives from a strip inside the strip: a filter keystroke that shows
+    rows shown a moment ago reuses them. The cursor's row is another strip, and a new theme
+    (new colours) starts over."""
+    app = NavApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = app.table
+        view = next(v for v in table.query(ColumnView) if v.index == 0)
+        first = table.render_cell_line(view, 2)
+        assert table.render_cell_line(view, 2) is first
+        assert table.render_cell_line(view, 1) is not first  # the cursor's row
+        await _filter(pilot, "3070")
+        await pilot.press("escape")
+        assert table.render_cell_line(view, 2) is first, "shown again after a filter"
+        app.theme = next(t.name for t in THEMES if t.name != DEFAULT_THEME)
+        await pilot.pause()
+        assert table.render_cell_line(view, 2) is not first
+
+
 async def test_filter_brings_rows_back_into_view_after_scrolling() -> None:
     columns = (Column("name", "NAME", 10), Column("n", "N", 4, align="right"))
     rows = [Row(f"row{i:02}", ((f"row{i:02}", ""), (str(i), "", float(i)))) for i in range(40)]

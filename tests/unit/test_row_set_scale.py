@@ -210,3 +210,40 @@ def test_typing_a_filter_a_character_at_a_time_keeps_what_the_predicate_keeps() 
         query = parse_query(text)
         table.predicate = query.matches  # type: ignore[union-attr]
         assert table.shown()[0] == plain(table, query), text  # type: ignore[arg-type]
+
+
+def test_a_load_fed_and_judged_in_steps_with_keys_between_keeps_what_the_predicate_keeps() -> None:
+    """The screen feeds a load a slice at a time and judges its changed rows ahead
+    (:meth:`Loading.prejudge`), while keys go on changing the filter; what it then shows must be
+    what the plain predicate keeps, and terms long out of use are dropped, not judged again."""
+    rnd = random.Random(5)
+    table = RowSet(COLUMNS)
+    current = rows(1)
+    table.load(current)
+    for text in ("n", "no", "node", "node-0", "node-01", "temp>6", "temp>65", "tag:lab", "node-01 temp>6"):
+        table.predicate = parse_query(text).matches  # type: ignore[union-attr]
+        table.shown()
+    assert len(table._selected) > 5
+    for round_ in range(8):
+        replaced = rows(300 + round_)
+        picked = set(rnd.sample(range(len(current)), 40))
+        current = [replaced[i] if i in picked else row for i, row in enumerate(current)]
+        loading = table.start_load()
+        for row in current:
+            loading.feed(row)
+        steps = loading.prejudge()
+        next(steps, None)
+        # keys between the slices: a term the prejudging has not seen, and one it has
+        for text in rnd.sample(["temp>7", "node-02", "!tag:lab", "temp>65", "model:rtx"], 2):
+            query = parse_query(text)
+            table.predicate = query.matches  # type: ignore[union-attr]
+            assert table.shown()[0] == plain(table, query), (round_, text)  # the old rows still
+        for _ in steps:
+            pass
+        query = parse_query(rnd.choice(["node-01", "temp>6 tag:lab", "temp>7", "model:rtx"]))
+        table.predicate = query.matches  # type: ignore[union-attr]
+        table.shown()
+        loading.take()
+        assert loading.part is not None, "the changed rows were judged ahead"
+        assert table.shown()[0] == plain(table, query), round_  # type: ignore[arg-type]
+        assert len(table._selected) <= len(query.terms) + 4  # type: ignore[union-attr]
