@@ -367,18 +367,26 @@ class PrometheusSource:
     async def _get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         try:
             # POST keeps long PromQL out of URLs (and proxies' logs); Prometheus accepts both.
-            if params is not None:
-                response = await self._client.post(path, data=params)
-            else:
-                response = await self._client.get(path)
-            body = response.content
+            # Streamed, so the response does not keep the body: httpx's responses sit in
+            # reference cycles, and each would hold its answer (up to megabytes at 16,000 GPUs)
+            # until a collection of the older generations, not just until it is decoded.
+            method = "POST" if params is not None else "GET"
+            async with self._client.stream(method, path, data=params) as response:
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_BODY:  # stop reading, not after holding all of it
+                        raise _Failed(f"answer too large (over {MAX_BODY // 1048576} MiB)")
+                    chunks.append(chunk)
+                body, status = b"".join(chunks), response.status_code
+                del chunks
         except httpx.TimeoutException:
             raise _Failed(f"timeout after {self.config.timeout:g}s") from None
         except httpx.ConnectError as exc:
             raise _Failed(_connect_error(exc)) from None
         except httpx.HTTPError as exc:
             raise _Failed(clean(f"{type(exc).__name__}: {exc}", limit=200)) from None
-        return self._decode(response.status_code, body)
+        return self._decode(status, body)
 
     def _decode(self, status: int, body: bytes) -> Any:
         """The JSON document; on the loop, as it arrives: ``json.loads`` holds the GIL throughout, so

@@ -270,3 +270,32 @@ def test_config_validation() -> None:
     assert PanelConfig(name="x", promql="up", warning=5, critical=1, below=True).limit is None
     assert isinstance(json.dumps(PanelConfig(name="x", promql="up").model_dump()), str)
     assert ProbeError("a", "b") == ProbeError("a", "b")
+
+
+async def test_an_answer_too_large_is_cut_off_and_no_answer_keeps_its_body(
+    replay: Replay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers are read as a stream: one over MAX_BODY stops being read as it passes it; and no
+    httpx response (they sit in reference cycles until a full collection) holds a body read."""
+    import gc
+
+    import httpx
+
+    from cockpit.sources import prometheus as prom_module
+
+    async with source(replay, Clock()) as prom:
+        with collector_paused():
+            await prom.read(NAMES)
+            held = [o for o in gc.get_objects() if isinstance(o, httpx.Response)]
+            assert held, "the responses are still there, in their cycles"
+            assert all(not getattr(r, "_content", None) for r in held), "a response kept its body"
+        monkeypatch.setattr(prom_module, "MAX_BODY", 1000)
+        reading = await prom.read(NAMES)
+    reasons = [reading.error or "", *(e.reason for e in reading.errors)]
+    assert any("answer too large (over 0 MiB)" in r for r in reasons), reasons
+
+
+def collector_paused():  # type: ignore[no-untyped-def]
+    from cockpit import collector
+
+    return collector.paused()
