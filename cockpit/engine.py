@@ -509,9 +509,9 @@ class Engine:
         return self.fleet.judge(gpus)
 
     def _build_state(self) -> ClusterState:
+        """A new state, built at once (the first one, before any answer)."""
         build = Sliced(self._state_steps())
-        while not build.run(1e9):
-            pass
+        build.run(budget=math.inf)
         return build.value  # type: ignore[return-value]
 
     def _state_steps(self) -> Generator[None, None, ClusterState]:

@@ -22,9 +22,11 @@ _MISSING = object()
 KEPT_ORDERS = 4
 """Queries whose rows in order are kept (16,000 keys each, at most)."""
 KEPT_TERMS = 16
-TERMS_ACROSS_LOADS = 4
 """Terms whose matches are kept: each is a set of up to every row, and each is judged again for
 the rows every refresh changes, so the terms of long-finished filters must not pile up."""
+TERMS_ACROSS_LOADS = 4
+"""Terms kept through a load besides the filter's own (the last few typed: erasing goes back to
+one); the others are dropped rather than judged again on the rows that changed."""
 
 
 def _clean(cell: Cell) -> Cell:
