@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -36,15 +37,7 @@ class LineSuggester(Suggester):
         self.line = line
 
     async def get_suggestion(self, value: str) -> str | None:
-        history = self.line.histories[self.line.kind].newest_first()
-        wanted = value.casefold()
-        for entry in history:
-            if entry.casefold().startswith(wanted) and len(entry) > len(value):
-                return value + entry[len(value) :]
-        if self.line.kind == "command" and " " not in value:
-            word = complete_command(value)
-            return None if word is None else value + word[len(value) :]
-        return None
+        return self.line.suggestion(value)
 
 
 class LineInput(Input):
@@ -54,13 +47,31 @@ class LineInput(Input):
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
-    # Priority: a plain binding runs only once the key has gone down to the focused widget and
-    # bubbled back up to the app, a queue hop per widget (~20 ms more than a typed character,
-    # which the Input takes on the way down). Erasing is as common as typing in a live filter.
-    BINDINGS = [
-        Binding("backspace", "delete_left", "Delete character left", show=False, priority=True),
-        Binding("delete,ctrl+d", "delete_right", "Delete character right", show=False, priority=True),
-    ]
+    async def _on_key(self, event: events.Key) -> None:
+        """Erase and enter are handled here, where the key arrives, in order with the characters
+        typed before it: as the Input's bindings they ran only after the key had bubbled back up
+        to the app (a queue hop per widget, ~20 ms more than a typed character), and as priority
+        bindings they would run before characters typed ahead of them in the same read."""
+        line = self.parent
+        if isinstance(line, CommandLine):
+            if not line.is_open:
+                # Typed ahead after enter closed the line (``/hy``, enter, ``j`` in one read):
+                # the key is the table's, which has the focus again.
+                event.stop()
+                event.prevent_default()
+                self.app.post_message(events.Key(event.key, event.character))
+                return
+            if event.key == "backspace":
+                event.stop()
+                event.prevent_default()
+                self.action_delete_left()
+                return
+            if event.key == "enter":
+                event.stop()
+                event.prevent_default()
+                line.submit(self.value)
+                return
+        await super()._on_key(event)
 
     def watch_value(self, value: str) -> None:
         # At once, not through Input.Changed: that message arrives a loop turn or two later, and
@@ -188,7 +199,13 @@ class CommandLine(Horizontal):
         self.display = False
         self._hint("")
         target, self._return_focus = self._return_focus, None
-        if target is not None and target.is_attached:
+        if target is None or not target.is_attached:
+            return
+        if target.focusable:
+            # At once, not on the next loop turn (what focus() does): a key typed right after
+            # enter or esc belongs to the table, not to the closed line.
+            self.screen.set_focus(target)
+        else:
             target.focus()
 
     def _hint(self, text: str) -> None:
@@ -234,12 +251,33 @@ class CommandLine(Horizontal):
             else:
                 self.post_message(self.FilterChanged(self, query.source, query))
 
+    def suggestion(self, value: str) -> str | None:
+        """The line the grey suggestion shows for ``value``: history first (newest first), then,
+        for the command word, command names and aliases."""
+        wanted = value.casefold()
+        for entry in self.histories[self.kind].newest_first():
+            if entry.casefold().startswith(wanted) and len(entry) > len(value):
+                return value + entry[len(value) :]
+        if self.kind == "command" and " " not in value:
+            word = complete_command(value)
+            return None if word is None else value + word[len(value) :]
+        return None
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        checked = self._check(event.value, final=True)
+        self.submit(event.value)
+
+    def submit(self, value: str) -> None:
+        """``enter``: a command word that is none takes the suggestion shown (``:cont`` runs
+        ``:containers``); the line closes and focus goes back at once."""
+        if self.kind == "command" and value.strip() and resolve_command(value) is None:
+            suggested = self.suggestion(value.strip())
+            if suggested is not None and resolve_command(suggested) is not None:
+                value = suggested
+        checked = self._check(value, final=True)
         if checked is None:
             return
-        kind, text = self.kind, event.value.strip()
+        kind, text = self.kind, value.strip()
         if isinstance(checked, Query):
             self._apply(checked)
             text = checked.source

@@ -517,6 +517,72 @@ async def test_a_view_key_and_a_filter_typed_ahead_filter_that_view() -> None:
         assert not dashboard.query_one("#nodes", LiveTable).filtered
 
 
+async def test_a_filter_submitted_and_a_key_typed_ahead_move_the_table() -> None:
+    """``/hy``, ``enter``, ``j`` arriving in one read: ``j`` moves the filtered table's cursor; it
+    used to land in the closing line, because the line closed a message later than ``enter``."""
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _with_state(pilot, sample_state())
+        assert app._driver is not None
+        keys = [("slash", "/"), ("h", "h"), ("y", "y"), ("enter", "\r"), ("j", "j")]
+        for key, char in keys:
+            event = events.Key(key, char)
+            event.set_sender(app)
+            app._driver.send_message(event)  # all queued before the first is handled
+        await pilot.pause()
+        nodes = app.dashboard.query_one("#nodes", LiveTable)
+        line = app.dashboard.query_one(CommandLine)
+        assert not line.is_open and app.focused is nodes
+        assert app.dashboard._filters == {"nodes": "hy"}, app.dashboard._filters
+        assert nodes.row_keys == ["hydra-ai", "hydra-compute", "hydra-storage"]
+        assert nodes.cursor_key == "hydra-compute", "j moved the cursor"
+
+
+async def test_keys_typed_ahead_in_one_read_run_in_the_order_typed() -> None:
+    """Over a slow link tmux hands several keys over in one read: erasing must come after the
+    characters typed before it, and a mark before the move typed after it."""
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _with_state(pilot, sample_state())
+        assert app._driver is not None
+
+        def typed(*keys: tuple[str, str | None]) -> None:
+            for key, char in keys:
+                event = events.Key(key, char)
+                event.set_sender(app)
+                app._driver.send_message(event)  # all queued before the first is handled
+
+        typed(("slash", "/"), ("h", "h"), ("x", "x"), ("backspace", None), ("y", "y"))
+        await pilot.pause()
+        line = app.dashboard.query_one(CommandLine)
+        assert line.input.value == "hy"
+        await pilot.press("escape")
+        nodes = app.dashboard.query_one("#nodes", LiveTable)
+        assert app.focused is nodes and not nodes.filtered
+        typed(("space", " "), ("j", "j"), ("space", " "))
+        await pilot.pause()
+        # space marks the row and steps down, j steps again, space marks the third row
+        assert nodes.marked == {"hydra-ai", "hydra-storage"}
+
+
+async def test_enter_on_a_command_word_that_is_none_takes_the_suggestion_shown() -> None:
+    """``:cont`` shows ``ainers`` in grey; enter runs ``:containers`` (it said "unknown command")."""
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _with_state(pilot, sample_state())
+        await pilot.press("colon", *"cont", "enter")
+        await pilot.pause()
+        assert app.dashboard.view == "containers"
+        assert app.focused is app.dashboard.query_one("#containers", LiveTable)
+        await pilot.press("colon", *"zzz", "enter")  # no suggestion: still unknown
+        line = app.dashboard.query_one(CommandLine)
+        assert line.is_open and "unknown command: zzz" in str(line.query_one("#hint").render())
+
+
 async def _until(pilot, check) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
