@@ -145,10 +145,11 @@ class Engine:
         if self.wait_for_keys is not None:
             await self.wait_for_keys()
         build = Sliced(self._state_steps())
+        if build.run():
+            return build.value  # type: ignore[return-value]
         until = time.monotonic() + self.cluster.refresh
-        while not build.run():
-            await (asyncio.sleep(0) if self.between_slices is None else self.between_slices(until))
-        return build.value  # type: ignore[return-value]
+        between = self.between_slices
+        return await build.finish(lambda: asyncio.sleep(0) if between is None else between(until))
 
     def _start(self, key: str, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work, name=f"poll:{key}")

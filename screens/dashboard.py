@@ -210,6 +210,8 @@ class DashboardScreen(Screen[None]):
                     yield
             yield from loading.prejudge()
             loads.append((table, loading))
+        text = summary(state)  # every GPU: a step of its own, not part of the last one
+        yield
         if ticket < self._drawn:
             return
         self._drawn = ticket
@@ -217,7 +219,6 @@ class DashboardScreen(Screen[None]):
         self.state = state
         with self.app.batch_update():
             header = self.query_one("#summary", Static)
-            text = summary(state)
             if str(header.content) != text:
                 header.update(text, layout=False)  # one line, full width (cockpit.tcss): a new layout
                 # of the whole screen for each state cost a frame of 30-80 ms at 16,000 GPU rows

@@ -263,10 +263,6 @@ class CommandLine(Horizontal):
             return None if word is None else value + word[len(value) :]
         return None
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit(event.value)
-
     def submit(self, value: str) -> None:
         """``enter``: a command word that is none takes the suggestion shown (``:cont`` runs
         ``:containers``); the line closes and focus goes back at once."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from cockpit.query import Query, Term, candidates, narrows, numbers_of, texts_of
 from cockpit.sanitize import clean
@@ -142,11 +143,7 @@ class RowSet:
             part = self._part(keys)
         if self._text is not None:
             self._text.update(part.text())
-        for caches, judge in (
-            (self._found, part._first),
-            (self._texts, part.texts),
-            (self._numbers, part.numbers),
-        ):
+        for caches, judge in self._column_caches(part):
             for name, values in caches.items():  # type: ignore[attr-defined]
                 for key in keys:
                     values.pop(key, None)
@@ -158,6 +155,10 @@ class RowSet:
             chosen.difference_update(keys)
             chosen.update(part._selected[term] if term in part._selected else term.select(part))
         self._orders.clear()
+
+    def _column_caches(self, part: RowSet) -> tuple[tuple[dict[str, Any], Callable[[str], Any]], ...]:
+        """Each column cache of this set, with what judges ``part``'s rows for it."""
+        return ((self._found, part._first), (self._texts, part.texts), (self._numbers, part.numbers))
 
     def _part(
         self, keys: Iterable[Hashable], rows: Mapping[Hashable, tuple[tuple[Cell, ...], Fields]] | None = None
@@ -404,11 +405,7 @@ class Loading:
         if rows._text is not None:
             part.text()
             yield
-        for names, judge in (
-            (rows._found, part._first),
-            (rows._texts, part.texts),
-            (rows._numbers, part.numbers),
-        ):
+        for names, judge in rows._column_caches(part):
             for name in list(names):
                 judge(name)
                 yield
